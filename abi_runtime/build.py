@@ -1,0 +1,122 @@
+"""Build the runtime: C sources -> runtime.wasm (wasm32-wasi, SIMD128).
+
+    python -m wasmexport.abi_runtime.build            # writes runtime.wasm beside this file
+    python -m wasmexport.abi_runtime.build --check    # rebuild and compare with the committed file
+
+Compiles with the Zig toolchain from PyPI (`pip install 'wasmexport[build]'`) so that every
+machine produces the same bytes: fixed flags, relative source paths, no debug information.
+Users never run this; the packaged runtime.wasm ships with the wheel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from ..packager.wasm_binary import WasmBinary
+
+logger = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+SRC_DIR = HERE / "src"
+RUNTIME_WASM = HERE / "runtime.wasm"
+RUNTIME_OPS = HERE / "runtime_ops.json"
+
+ZIG_VERSION = "0.17.0"
+STACK_BYTES = 1 << 20
+CFLAGS = [
+    "-target", "wasm32-wasi",
+    "-std=c11",
+    "-O3",
+    "-msimd128",
+    # A reactor has no main(); the runtime exports its own _start and initialises lazily.
+    "-mexec-model=reactor",
+    "-Wall", "-Wextra", "-Wno-unused-parameter",
+    "-fno-ident",
+    "-s",
+    f"-Wl,-z,stack-size={STACK_BYTES}",
+]  # fmt: skip
+
+# The reactor start-up routine; our exports initialise on first use instead.
+DROPPED_EXPORTS = ("_initialize",)
+ABI_EXPORTS = (
+    "memory", "_start", "malloc_buffer", "free_buffer", "pred", "get_out_loc", "get_out_len",
+    "wx_blob_size", "wx_blob_read",
+)  # fmt: skip
+
+
+def source_files() -> list[str]:
+    """The C sources, sorted, relative to src/ (fixed order keeps the output stable)."""
+    return sorted(p.name for p in SRC_DIR.glob("*.c"))
+
+
+def supported_ops() -> list[dict[str, object]]:
+    """Read the op table (the OP_LIST X-macro of ops.h): op_type and input/output counts."""
+    text = (SRC_DIR / "ops.h").read_text()
+    rows = re.findall(r"OP\((\w+),\s*\w+,\s*\w+,\s*(\w+),\s*(\w+),\s*(\w+),\s*(\w+)\)", text)
+    if not rows:
+        raise RuntimeError("no OP(...) rows found in ops.h")
+    return [
+        {"domain": "", "op_type": name, "inputs": [lo, hi], "outputs": [olo, ohi]}
+        for name, lo, hi, olo, ohi in rows
+    ]
+
+
+def compile_runtime(out_path: Path, extra_flags: list[str] | None = None) -> bytes:
+    """Compile and link the runtime into out_path; returns the final bytes."""
+    cmd = [sys.executable, "-m", "ziglang", "cc", *CFLAGS, *(extra_flags or [])]
+    cmd += [*source_files(), "-o", str(out_path), "-lm"]
+    logger.info("compiling %d sources with zig %s", len(source_files()), ZIG_VERSION)
+    proc = subprocess.run(cmd, cwd=SRC_DIR, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"runtime build failed:\n{proc.stderr}")
+    if proc.stderr.strip():
+        logger.warning("compiler warnings:\n%s", proc.stderr)
+    wasm = WasmBinary.parse(out_path.read_bytes())
+    wasm.remove_exports([n for n in DROPPED_EXPORTS if n in wasm.exports()])
+    missing = set(ABI_EXPORTS) - set(wasm.exports())
+    extra = set(wasm.exports()) - set(ABI_EXPORTS)
+    if missing or extra:
+        raise RuntimeError(f"runtime exports wrong: missing {missing}, unexpected {extra}")
+    data = wasm.to_bytes()
+    out_path.write_bytes(data)
+    return data
+
+
+def build(check: bool = False) -> int:
+    """Build runtime.wasm and runtime_ops.json; with check, compare instead of writing."""
+    with tempfile.TemporaryDirectory() as tmp:
+        data = compile_runtime(Path(tmp) / "runtime.wasm")
+    ops = json.dumps({"ops": supported_ops()}, indent=1) + "\n"
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    if check:
+        same = RUNTIME_WASM.exists() and RUNTIME_WASM.read_bytes() == data
+        same_ops = RUNTIME_OPS.exists() and RUNTIME_OPS.read_text() == ops
+        print(f"runtime.wasm {len(data)} bytes sha256 {digest}: "
+              f"{'matches' if same else 'DIFFERS from'} the committed file")  # fmt: skip
+        if not same_ops:
+            print("runtime_ops.json differs from ops.h; rebuild")
+        return 0 if same and same_ops else 1
+    RUNTIME_WASM.write_bytes(data)
+    RUNTIME_OPS.write_text(ops)
+    print(f"wrote {RUNTIME_WASM} ({len(data)} bytes, sha256 {digest}) and {RUNTIME_OPS.name}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="compare with the committed build")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    return build(check=args.check)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""The Python host: run a packaged module through the ABI on wasmtime.
+
+    with wasmexport.load("model.wasm") as module:
+        y = module.run(x)                     # numpy in, numpy out
+        rc, text = module.request('{"input": [[1, 2]]}')   # the raw ABI
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import wasmtime
+
+from ..errors import RuntimeABIError
+from ..packager.embed import read_custom_sections
+from ..packager.signature import METADATA_SECTION, Metadata, TensorSpec, numpy_dtype
+
+__all__ = ["WasmModel", "load"]
+
+_engine_lock = threading.Lock()
+_engine: wasmtime.Engine | None = None
+
+
+def _shared_engine() -> wasmtime.Engine:
+    """One engine per process: engines are thread-safe and costly to create."""
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            _engine = wasmtime.Engine()
+        return _engine
+
+
+class WasmModel:
+    """One instance of a packaged module; owns its wasmtime store. Close it when done."""
+
+    def __init__(self, wasm: bytes | str | os.PathLike):
+        data = Path(wasm).read_bytes() if isinstance(wasm, (str, os.PathLike)) else bytes(wasm)
+        sections = read_custom_sections(data)
+        if METADATA_SECTION not in sections:
+            raise RuntimeABIError(
+                "the module has no 'wasmexport' metadata section: it was not packaged by "
+                "wasmexport (or the section was stripped)"
+            )
+        self.metadata = Metadata.from_bytes(sections[METADATA_SECTION])
+        engine = _shared_engine()
+        self._store = wasmtime.Store(engine)
+        self._store.set_wasi(wasmtime.WasiConfig())
+        linker = wasmtime.Linker(engine)
+        linker.define_wasi()
+        module = wasmtime.Module(engine, data)
+        instance = linker.instantiate(self._store, module)
+        exports = instance.exports(self._store)
+        self._memory = exports["memory"]
+        self._fn = {
+            name: exports[name]
+            for name in ("_start", "malloc_buffer", "free_buffer", "pred", "get_out_loc",
+                         "get_out_len")  # fmt: skip
+        }
+        self._fn["_start"](self._store)
+        self._closed = False
+
+    @property
+    def inputs(self) -> list[TensorSpec]:
+        return self.metadata.inputs
+
+    @property
+    def outputs(self) -> list[TensorSpec]:
+        return self.metadata.outputs
+
+    def request(self, text: str | bytes) -> tuple[int, str]:
+        """Send one ABI request; return pred()'s code (0 ok, 1 error) and the response."""
+        if self._closed:
+            raise ValueError("the module is closed")
+        data = text.encode() if isinstance(text, str) else bytes(text)
+        store, fn = self._store, self._fn
+        ptr = fn["malloc_buffer"](store, len(data) + 1)
+        if ptr == 0:
+            raise RuntimeABIError(f"malloc_buffer({len(data) + 1}) failed: out of memory")
+        try:
+            self._memory.write(store, data + b"\0", ptr)
+            rc = fn["pred"](store)
+            loc, length = fn["get_out_loc"](store), fn["get_out_len"](store)
+            # memory may have grown during pred: read through a fresh view
+            response = self._memory.read(store, loc, loc + length).decode("utf-8")
+        finally:
+            fn["free_buffer"](store, ptr)
+        return rc, response
+
+    def run(self, inputs, *, raw: bool = True):
+        """Run the model on numpy inputs; one output -> an array, several -> a list.
+
+        Args:
+            inputs: an array (single input), a list in graph-input order, or a dict by name.
+            raw: send and receive base64 raw tensors (fast); False uses nested JSON lists.
+
+        Raises:
+            RuntimeABIError: the module answered with an error (its message is kept).
+        """
+        arrays = self._bind(inputs)
+        request: dict[str, object] = {}
+        if raw:
+            request["type"] = "raw"
+            request["output_type"] = "raw"
+            request["input"] = [base64.b64encode(a.tobytes()).decode() for a in arrays]
+            request["shapes"] = [list(a.shape) for a in arrays]
+        else:
+            request["input"] = [a.tolist() for a in arrays]
+        if len(arrays) == 1:
+            request["input"] = request["input"][0]
+            if raw:
+                request["shape"] = request.pop("shapes")[0]
+        rc, text = self.request(json.dumps(request))
+        response = json.loads(text)
+        if rc != 0:
+            raise RuntimeABIError(response.get("error", text))
+        outputs = self._decode(response, raw)
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    def _bind(self, inputs) -> list[np.ndarray]:
+        """Order inputs by graph input and cast them to the declared dtypes."""
+        specs = self.inputs
+        if isinstance(inputs, Mapping):
+            unknown = set(inputs) - {s.name for s in specs}
+            if unknown:
+                raise KeyError(f"unknown inputs {sorted(unknown)}; the model takes "
+                               f"{[s.name for s in specs]}")  # fmt: skip
+            missing = [s.name for s in specs if s.name not in inputs]
+            if missing:
+                raise KeyError(f"missing inputs {missing}")
+            values = [inputs[s.name] for s in specs]
+        elif isinstance(inputs, Sequence) and not isinstance(inputs, (str, bytes)) and (
+            len(specs) > 1 or (inputs and isinstance(inputs[0], np.ndarray))
+        ):
+            values = list(inputs)
+        else:
+            values = [inputs]
+        if len(values) != len(specs):
+            raise ValueError(f"the model takes {len(specs)} inputs, got {len(values)}")
+        arrays = []
+        for spec, value in zip(specs, values):
+            a = np.asarray(value)
+            want = numpy_dtype(spec.dtype)
+            if a.dtype != want:
+                if not np.can_cast(a.dtype, want, casting="same_kind"):
+                    raise TypeError(f"input {spec.name!r}: expected {spec.dtype}, got {a.dtype}")
+                a = a.astype(want)
+            arrays.append(np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<")))
+        return arrays
+
+    def _decode(self, response: dict, raw: bool) -> list[np.ndarray]:
+        out = response["output"]
+        if len(self.outputs) == 1:
+            out = [out]
+        if not raw:
+            return [np.asarray(v, dtype=numpy_dtype(s.dtype)) for s, v in zip(self.outputs, out)]
+        shapes = [response["shape"]] if "shape" in response else response["shapes"]
+        dtypes = response["dtype"] if "dtype" in response else response["dtypes"]
+        dtypes = [dtypes] if isinstance(dtypes, str) else dtypes
+        return [
+            np.frombuffer(base64.b64decode(b), dtype=np.dtype(d).newbyteorder("<"))
+            .reshape(shape)
+            .astype(d)
+            for b, shape, d in zip(out, shapes, dtypes)
+        ]
+
+    def close(self) -> None:
+        """Release the instance; safe to call twice."""
+        if not self._closed:
+            self._closed = True
+            self._fn = {}
+            self._memory = None
+            self._store = None
+
+    def __enter__(self) -> WasmModel:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        ins = ", ".join(f"{s.name}: {s.dtype}{s.shape_str()}" for s in self.inputs)
+        outs = ", ".join(f"{s.name}: {s.dtype}{s.shape_str()}" for s in self.outputs)
+        return f"<WasmModel ({ins}) -> ({outs})>"
+
+
+def load(path: str | os.PathLike | bytes) -> WasmModel:
+    """Load a packaged .wasm file (or its bytes) into a new instance."""
+    return WasmModel(path)

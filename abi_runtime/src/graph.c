@@ -1,0 +1,72 @@
+/*
+ * graph.c: running the main graph of a model, node after node.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "graph.h"
+#include "ops.h"
+
+/* Release every activation of vals (inputs and constants stay). */
+static void release_activations(const Model *m, Tensor *vals)
+{
+    for (int32_t v = 0; v < m->n_values; v++)
+        if (m->values[v].kind == VK_ACTIVATION)
+            tensor_release(&vals[v]);
+}
+
+#ifdef INTERP_TRACE
+static void trace_node(const Model *m, const Node *n, Tensor *vals)
+{
+    char buf[96];
+    fprintf(stderr, "%-24s %-14s", n->name, n->op_type);
+    for (int32_t k = 0; k < n->n_out; k++)
+        if (n->out[k] >= 0)
+            fprintf(stderr, " -> %s %s", dtype_name(vals[n->out[k]].dtype),
+                    shape_str(vals[n->out[k]].dims, vals[n->out[k]].ndim, buf,
+                              sizeof buf));
+    fprintf(stderr, "\n");
+    (void)m;
+}
+#endif
+
+Status graph_run(const Model *m, Tensor *vals, Err *err)
+{
+    const Graph *g = &m->graphs[0];
+    Tensor *in[MAX_NODE_IO], *out[MAX_NODE_IO];
+
+    /* constants are borrowed views into the blob */
+    for (int32_t v = 0; v < m->n_values; v++)
+        if (m->values[v].kind == VK_CONSTANT)
+            vals[v] = m->values[v].constant;
+
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        const Node *n = &g->nodes[i];
+        for (int32_t k = 0; k < n->n_in; k++)
+            in[k] = n->in[k] >= 0 ? &vals[n->in[k]] : NULL;
+        for (int32_t k = 0; k < n->n_out; k++)
+            out[k] = n->out[k] >= 0 ? &vals[n->out[k]] : NULL;
+
+        Status st = OP_TABLE[n->op].run(n, in, out, err);
+        if (st != ST_OK) {
+            release_activations(m, vals);
+            return st;
+        }
+#ifdef INTERP_TRACE
+        trace_node(m, n, vals);
+#endif
+        /* free what no later node reads: inputs at their last use, and
+           outputs nobody reads at all */
+        for (int32_t k = 0; k < n->n_in; k++) {
+            const Value *v = n->in[k] >= 0 ? &m->values[n->in[k]] : NULL;
+            if (v && v->kind == VK_ACTIVATION && v->last_use == i && !v->is_output)
+                tensor_release(&vals[n->in[k]]);
+        }
+        for (int32_t k = 0; k < n->n_out; k++) {
+            const Value *v = n->out[k] >= 0 ? &m->values[n->out[k]] : NULL;
+            if (v && v->last_use < 0 && !v->is_output)
+                tensor_release(&vals[n->out[k]]);
+        }
+    }
+    return ST_OK;
+}

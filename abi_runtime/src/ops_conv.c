@@ -1,0 +1,207 @@
+/*
+ * ops_conv.c: 1-D and 2-D convolution (NCHW) by im2col into GEMM panels.
+ *
+ * The column matrix of one group, (cg * kh * kw, oh * ow), is never built
+ * whole: gemm_packed asks for a block of output pixels at a time and
+ * pack_im2col writes that block straight into packed panels.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "gemm.h"
+#include "ops.h"
+
+typedef struct {
+    int64_t group;
+    int64_t kernel[2], stride[2], dilation[2];
+    int64_t pad_begin[2], pad_end[2];
+    int auto_pad; /* 0 NOTSET, 1 SAME_UPPER, 2 SAME_LOWER, 3 VALID */
+    int spatial;  /* 1 or 2 spatial dims (1-D runs as height 1) */
+} ConvParams;
+
+/* Read an INTS attribute of length want into v, or keep the defaults. */
+static Status conv_ints(const Node *n, const char *name, int64_t *v, int want,
+                        Err *err)
+{
+    const Attr *a = node_attr(n, name);
+    if (!a)
+        return ST_OK;
+    if (a->type != AT_INTS || a->count != want)
+        return node_fail(n, err, ST_UNSUPPORTED_OP, "attribute '%s' must list "
+                         "%d integers, got %d", name, want, (int)a->count);
+    for (int i = 0; i < want; i++)
+        v[i] = attr_ints_at(a, i);
+    return ST_OK;
+}
+
+Status prep_conv(const Model *m, Node *n, Err *err)
+{
+    /* the weight decides the spatial rank; a plan always carries it */
+    if (n->in[1] < 0)
+        return node_fail(n, err, ST_BAD_FORMAT, "the weight input is missing");
+    const Value *w = &m->values[n->in[1]];
+    if (w->rank != 3 && w->rank != 4)
+        return node_fail(n, err, ST_UNSUPPORTED_OP, "only 1-D and 2-D "
+                         "convolution is supported, weight has rank %d",
+                         (int)w->rank);
+    ConvParams *p = calloc(1, sizeof *p);
+    if (!p)
+        return fail(err, ST_OOM, "model: out of memory");
+    n->params = p;
+    int s = p->spatial = w->rank - 2;
+    p->group = attr_int(n, "group", 1);
+    for (int i = 0; i < 2; i++)
+        p->kernel[i] = p->stride[i] = p->dilation[i] = 1;
+    int64_t pads[4] = {0, 0, 0, 0};
+    Status st;
+    if ((st = conv_ints(n, "strides", p->stride + 2 - s, s, err)) ||
+        (st = conv_ints(n, "dilations", p->dilation + 2 - s, s, err)) ||
+        (st = conv_ints(n, "pads", pads, 2 * s, err)))
+        return st;
+    for (int i = 0; i < s; i++) {
+        p->pad_begin[2 - s + i] = pads[i];
+        p->pad_end[2 - s + i] = pads[s + i];
+    }
+    const char *ap = attr_string(n, "auto_pad", "NOTSET");
+    p->auto_pad = !strcmp(ap, "NOTSET") ? 0 : !strcmp(ap, "SAME_UPPER") ? 1
+                : !strcmp(ap, "SAME_LOWER") ? 2 : !strcmp(ap, "VALID") ? 3 : -1;
+    if (p->auto_pad < 0)
+        return node_fail(n, err, ST_UNSUPPORTED_OP, "auto_pad '%s' is not one "
+                         "of NOTSET, SAME_UPPER, SAME_LOWER, VALID", ap);
+    for (int i = 0; i < 2; i++)
+        if (p->stride[i] < 1 || p->dilation[i] < 1 || p->pad_begin[i] < 0 ||
+            p->pad_end[i] < 0)
+            return node_fail(n, err, ST_UNSUPPORTED_OP, "strides and "
+                             "dilations must be >= 1 and pads >= 0");
+    if (p->group < 1)
+        return node_fail(n, err, ST_UNSUPPORTED_OP, "group must be >= 1, got "
+                         "%lld", (long long)p->group);
+    return ST_OK;
+}
+
+/* What pack_im2col needs: one image and group, and the geometry. */
+typedef struct {
+    const float *x;      /* (cg, ih, iw) of this image and group */
+    int64_t cg, ih, iw;  /* input channels per group, input height, width */
+    int64_t kh, kw, ow;  /* kernel height, width; output width */
+    const ConvParams *p;
+    int64_t pt, pl;      /* effective top and left padding */
+} Im2col;
+
+/* PackB: columns = output pixels [j0, j0+nj), rows = (c, ky, kx). */
+static void pack_im2col(const void *ctx, int64_t j0, int64_t nj, float *dst)
+{
+    const Im2col *s = ctx;
+    const ConvParams *p = s->p;
+    int64_t k = s->cg * s->kh * s->kw;
+    for (int64_t jp = 0; jp < nj; jp += GEMM_NR) {
+        /* top-left input corner of each output pixel of this panel */
+        int64_t y0[GEMM_NR], x0[GEMM_NR];
+        int cols = (int)(nj - jp < GEMM_NR ? nj - jp : GEMM_NR);
+        for (int c = 0; c < cols; c++) {
+            int64_t j = j0 + jp + c;
+            y0[c] = (j / s->ow) * p->stride[0] - s->pt;
+            x0[c] = (j % s->ow) * p->stride[1] - s->pl;
+        }
+        for (int64_t row = 0; row < k; row++) {
+            int64_t ch = row / (s->kh * s->kw), r = row % (s->kh * s->kw);
+            int64_t dy = (r / s->kw) * p->dilation[0];
+            int64_t dx = (r % s->kw) * p->dilation[1];
+            const float *plane = s->x + ch * s->ih * s->iw;
+            int c = 0;
+            for (; c < cols; c++) {
+                int64_t iy = y0[c] + dy, ix = x0[c] + dx;
+                dst[c] = (iy >= 0 && iy < s->ih && ix >= 0 && ix < s->iw)
+                       ? plane[iy * s->iw + ix] : 0.0f;
+            }
+            for (; c < GEMM_NR; c++) dst[c] = 0.0f;
+            dst += GEMM_NR;
+        }
+    }
+}
+
+/* Output size and effective leading padding along one axis. */
+static int64_t conv_out_size(const ConvParams *p, int axis, int64_t in,
+                             int64_t kernel, int64_t *pad_begin)
+{
+    int64_t span = (kernel - 1) * p->dilation[axis] + 1;
+    int64_t st = p->stride[axis];
+    if (p->auto_pad == 1 || p->auto_pad == 2) {
+        int64_t out = (in + st - 1) / st;
+        int64_t total = (out - 1) * st + span - in;
+        total = total > 0 ? total : 0;
+        *pad_begin = p->auto_pad == 1 ? total / 2 : total - total / 2;
+        return out;
+    }
+    int64_t pb = p->auto_pad == 3 ? 0 : p->pad_begin[axis];
+    int64_t pe = p->auto_pad == 3 ? 0 : p->pad_end[axis];
+    *pad_begin = pb;
+    int64_t padded = in + pb + pe - span;
+    return padded < 0 ? -1 : padded / st + 1;
+}
+
+/* Y (n, m, oh, ow) = X (n, c, ih, iw) * W (m, c/group, kh, kw) + B (m). */
+Status op_conv(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
+{
+    const ConvParams *p = n->params;
+    const Tensor *x = in[0], *w = in[1], *b = n->n_in > 2 ? in[2] : NULL;
+    Status st;
+    if ((st = require_float(n, x, 0, err)) || (st = require_float(n, w, 1, err)) ||
+        (b && (st = require_float(n, b, 2, err))))
+        return st;
+    char sx[96], sw[96];
+    int s = p->spatial;
+
+    /* step 1: geometry; 1-D convolution runs as height 1 */
+    if (x->ndim != s + 2 || w->ndim != s + 2)
+        return node_fail(n, err, ST_SHAPE_MISMATCH, "expected input and "
+                         "weight of rank %d, got %s and %s", s + 2,
+                         shape_str(x->dims, x->ndim, sx, 96),
+                         shape_str(w->dims, w->ndim, sw, 96));
+    int64_t batch = x->dims[0], c = x->dims[1], m = w->dims[0], cg = w->dims[1];
+    int64_t ih = s == 2 ? x->dims[2] : 1, iw = x->dims[s + 1];
+    int64_t kh = s == 2 ? w->dims[2] : 1, kw = w->dims[s + 1];
+    if (cg * p->group != c || m % p->group != 0)
+        return node_fail(n, err, ST_SHAPE_MISMATCH, "input %s has %lld "
+                         "channels, weight %s with group %lld expects %lld",
+                         shape_str(x->dims, x->ndim, sx, 96), (long long)c,
+                         shape_str(w->dims, w->ndim, sw, 96),
+                         (long long)p->group, (long long)(cg * p->group));
+    if (b && (b->ndim != 1 || b->dims[0] != m))
+        return node_fail(n, err, ST_SHAPE_MISMATCH, "bias must have shape "
+                         "(%lld,), got %s", (long long)m,
+                         shape_str(b->dims, b->ndim, sx, 96));
+    int64_t pt = 0, pl = 0;
+    int64_t oh = conv_out_size(p, 0, ih, kh, &pt);
+    int64_t ow = conv_out_size(p, 1, iw, kw, &pl);
+    if (oh < 1 || ow < 1)
+        return node_fail(n, err, ST_SHAPE_MISMATCH, "input %s is smaller "
+                         "than the kernel %s", shape_str(x->dims, x->ndim, sx, 96),
+                         shape_str(w->dims, w->ndim, sw, 96));
+    int64_t dims[4] = {batch, m, s == 2 ? oh : ow, ow};
+    if ((st = tensor_alloc(out[0], DT_FLOAT, s + 2, dims, err)))
+        return st;
+
+    /* step 2: pack the weights of every group once */
+    int64_t mg = m / p->group, k = cg * kh * kw;
+    int64_t wsize = gemm_packed_a_size(mg, k);
+    float *pa = malloc(sizeof(float) * (size_t)(wsize * p->group + 1));
+    if (!pa)
+        return fail(err, ST_OOM, "out of memory packing conv weights");
+    for (int64_t g = 0; g < p->group; g++)
+        gemm_pack_a(mg, k, (const float *)w->data + g * mg * k, k, 1,
+                    pa + g * wsize);
+
+    /* step 3: one GEMM per image and group */
+    const float *bias = b ? b->data : NULL;
+    for (int64_t i = 0; i < batch && st == ST_OK; i++)
+        for (int64_t g = 0; g < p->group && st == ST_OK; g++) {
+            Im2col ctx = {(const float *)x->data + (i * c + g * cg) * ih * iw,
+                          cg, ih, iw, kh, kw, ow, p, pt, pl};
+            float *y = (float *)out[0]->data + (i * m + g * mg) * oh * ow;
+            st = gemm_packed(mg, oh * ow, k, pa + g * wsize, pack_im2col, &ctx,
+                             y, oh * ow, bias ? bias + g * mg : NULL, err);
+        }
+    free(pa);
+    return st;
+}

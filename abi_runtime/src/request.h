@@ -1,0 +1,32 @@
+/*
+ * request.h: turning an ABI request (JSON text) into input tensors.
+ *
+ * Forms (see docs/abi.md):
+ *   {"input": X}                      one input, nested lists (or a scalar)
+ *   {"input": [X1, X2]}               several inputs in graph-input order
+ *   {"input": {"name": X}}            inputs by name
+ *   {"input": "<b64>", "type": "raw", "shape": [..]}     raw little-endian
+ *   {"input": ["<b64>", ..], "type": "raw", "shapes": [[..], ..]}
+ *   "output_type": "raw"              answer in base64 instead of lists
+ */
+#ifndef WX_REQUEST_H
+#define WX_REQUEST_H
+
+#include <stddef.h>
+
+#include "model.h"
+
+typedef struct {
+    int raw_output; /* "output_type": "raw" */
+} RequestOptions;
+
+/*
+ * Parse text[0..len) into inputs[i], one tensor per main-graph input, in
+ * graph-input order, each checked against its declared dtype and shape
+ * (symbolic dims must agree across inputs). On failure every tensor is
+ * released and err reads "request: ...".
+ */
+Status request_parse(const Model *m, const char *text, size_t len,
+                     Tensor *inputs, RequestOptions *opt, Err *err);
+
+#endif

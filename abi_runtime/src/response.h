@@ -1,0 +1,30 @@
+/*
+ * response.h: output tensors -> response text.
+ *
+ *   {"output": Y}             one output, nested lists in its shape
+ *   {"output": [Y1, Y2]}      several outputs, graph-output order
+ *   raw: {"output": "<b64>", "type": "raw", "shape": [..], "dtype": "float32"}
+ *        (several: "output" and "dtype" become lists, "shape" -> "shapes")
+ *   {"error": "<one line>"}
+ * Floats print as the shortest text that reads back to the same value;
+ * non-finite floats as the strings "NaN", "Infinity", "-Infinity".
+ */
+#ifndef WX_RESPONSE_H
+#define WX_RESPONSE_H
+
+#include "json.h"
+#include "model.h"
+
+/* Write the response for the main-graph outputs (out[i] for output i). */
+void response_write(const Model *m, const Tensor *outputs, int raw, Buf *b);
+
+/* Write {"error": msg}. */
+void response_error(Buf *b, const char *msg);
+
+/* Shortest decimal text of a float32 / float64 that reads back exactly;
+   returns its length (buf needs 32 bytes). Non-finite values are written
+   as JSON strings. */
+int format_f32(float v, char *buf);
+int format_f64(double v, char *buf);
+
+#endif

@@ -1,0 +1,22 @@
+/*
+ * simd.h: the only file that includes wasm_simd128.h. Kernels use these
+ * names inside #ifdef __wasm_simd128__ and keep a scalar twin outside.
+ */
+#ifndef WX_SIMD_H
+#define WX_SIMD_H
+
+#ifdef __wasm_simd128__
+#include <wasm_simd128.h>
+
+#define f32x4_splat wasm_f32x4_splat
+#define f32x4_add wasm_f32x4_add
+#define f32x4_mul wasm_f32x4_mul
+#define f32x4_max wasm_f32x4_max
+#define v128_load wasm_v128_load
+#define v128_store wasm_v128_store
+
+/* Broadcast lane i of v to all four lanes. */
+#define lane_splat(v, i) wasm_i32x4_shuffle((v), (v), (i), (i), (i), (i))
+#endif
+
+#endif

@@ -1,0 +1,124 @@
+/*
+ * tensor.c: tensor shapes, allocation and the dtype tables.
+ */
+#include "tensor.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Largest tensor the runtime accepts: wasm32 linear memory is 4 GiB. */
+#define MAX_TENSOR_BYTES ((int64_t)1 << 31)
+
+typedef struct {
+    const char *name; /* numpy-style */
+    int size;         /* bytes per element */
+} DTypeInfo;
+
+static const DTypeInfo DTYPES[DT_COUNT] = {
+    [DT_UNDEFINED] = {"undefined", 0}, [DT_FLOAT] = {"float32", 4},
+    [DT_UINT8] = {"uint8", 1},         [DT_INT8] = {"int8", 1},
+    [DT_UINT16] = {"uint16", 2},       [DT_INT16] = {"int16", 2},
+    [DT_INT32] = {"int32", 4},         [DT_INT64] = {"int64", 8},
+    [DT_STRING] = {"string", 0},       [DT_BOOL] = {"bool", 1},
+    [DT_FLOAT16] = {"float16", 2},     [DT_DOUBLE] = {"float64", 8},
+    [DT_UINT32] = {"uint32", 4},       [DT_UINT64] = {"uint64", 8},
+};
+
+int dtype_size(int32_t dtype)
+{
+    return (dtype >= 0 && dtype < DT_COUNT) ? DTYPES[dtype].size : 0;
+}
+
+const char *dtype_name(int32_t dtype)
+{
+    return (dtype >= 0 && dtype < DT_COUNT) ? DTYPES[dtype].name : "?";
+}
+
+int32_t dtype_from_name(const char *name, size_t len)
+{
+    for (int32_t d = 1; d < DT_COUNT; d++)
+        if (strlen(DTYPES[d].name) == len && memcmp(DTYPES[d].name, name, len) == 0)
+            return d;
+    return DT_UNDEFINED;
+}
+
+Status tensor_set_shape(Tensor *t, int32_t dtype, int32_t ndim,
+                        const int64_t *dims, Err *err)
+{
+    char buf[96];
+    if (ndim < 0 || ndim > MAX_RANK)
+        return fail(err, ST_SHAPE_MISMATCH, "rank %d exceeds the limit of %d",
+                    (int)ndim, MAX_RANK);
+    int64_t numel = 1;
+    for (int32_t i = 0; i < ndim; i++) {
+        if (dims[i] < 0)
+            return fail(err, ST_SHAPE_MISMATCH, "negative dimension in shape %s",
+                        shape_str(dims, ndim, buf, sizeof buf));
+        /* checked before multiplying, so the product cannot overflow */
+        if (dims[i] > 0 && numel > MAX_TENSOR_BYTES / dims[i])
+            return fail(err, ST_OOM, "tensor of shape %s is too large",
+                        shape_str(dims, ndim, buf, sizeof buf));
+        numel *= dims[i];
+    }
+    int size = dtype_size(dtype) ? dtype_size(dtype) : 1;
+    if (numel * size > MAX_TENSOR_BYTES)
+        return fail(err, ST_OOM, "tensor of shape %s is too large",
+                    shape_str(dims, ndim, buf, sizeof buf));
+    t->dtype = dtype;
+    t->ndim = ndim;
+    int64_t stride = 1;
+    for (int32_t i = ndim - 1; i >= 0; i--) {
+        t->dims[i] = dims[i];
+        t->strides[i] = stride;
+        stride *= dims[i];
+    }
+    t->numel = numel;
+    return ST_OK;
+}
+
+Status tensor_alloc(Tensor *t, int32_t dtype, int32_t ndim,
+                    const int64_t *dims, Err *err)
+{
+    Status st = tensor_set_shape(t, dtype, ndim, dims, err);
+    if (st != ST_OK)
+        return st;
+    /* at least one byte, so that an empty tensor still has a valid pointer */
+    size_t nbytes = (size_t)tensor_nbytes(t);
+    t->data = malloc(nbytes ? nbytes : 1);
+    if (!t->data)
+        return fail(err, ST_OOM, "out of memory allocating %zu bytes", nbytes);
+    t->owned = true;
+    return ST_OK;
+}
+
+Status tensor_alloc_like(Tensor *t, const Tensor *like, Err *err)
+{
+    return tensor_alloc(t, like->dtype, like->ndim, like->dims, err);
+}
+
+void tensor_release(Tensor *t)
+{
+    if (t->owned)
+        free(t->data);
+    memset(t, 0, sizeof *t);
+}
+
+const char *shape_str(const int64_t *dims, int32_t ndim, char *buf, int cap)
+{
+    int n = snprintf(buf, cap, "(");
+    for (int32_t i = 0; i < ndim && n < cap; i++)
+        n += snprintf(buf + n, cap - n, i ? ", %lld" : "%lld", (long long)dims[i]);
+    if (n < cap)
+        snprintf(buf + n, cap - n, ndim == 1 ? ",)" : ")");
+    return buf;
+}
+
+int64_t tensor_get_int(const Tensor *t, int64_t i)
+{
+    switch (t->dtype) {
+    case DT_INT64: return ((const int64_t *)t->data)[i];
+    case DT_INT32: return ((const int32_t *)t->data)[i];
+    default: ASSERT(0); return 0;
+    }
+}

@@ -1,0 +1,80 @@
+"""Package an ONNX model into a self-contained wasm module."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter
+from dataclasses import dataclass
+
+import onnx
+
+from .. import __version__
+from ..errors import PackageError
+from .embed import embed_blob
+from .lower import lower
+from .runtime_info import runtime_bytes
+from .signature import METADATA_SECTION, Metadata, TensorSpec
+
+__all__ = ["PackagedModel", "package"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PackagedModel:
+    """The packaged module and what went into it."""
+
+    wasm: bytes
+    metadata: Metadata
+    onnx_model: onnx.ModelProto  # after folding and shape inference
+
+    @property
+    def runtime_bytes(self) -> int:
+        return len(self.wasm) - self.metadata.plan_bytes
+
+
+def package(onnx_model: onnx.ModelProto, *, framework: str = "onnx") -> PackagedModel:
+    """Package an ONNX model into a wasm module (runtime + plan), in pure Python.
+
+    Args:
+        onnx_model: the model; only ai.onnx and ai.onnx.ml ops the runtime executes.
+        framework: recorded in the module's metadata.
+
+    Returns:
+        The module bytes with their metadata.
+
+    Raises:
+        TypeError: onnx_model is not an onnx.ModelProto.
+        UnsupportedOpError: a node the runtime cannot execute.
+        PackageError: the graph cannot be lowered or embedded.
+    """
+    if not isinstance(onnx_model, onnx.ModelProto):
+        raise TypeError(f"expected onnx.ModelProto, got {type(onnx_model).__name__}")
+
+    # step 1: lower to a plan
+    plan, prepared = lower(onnx_model)
+    try:
+        blob = plan.to_bytes()
+    except (ValueError, OverflowError) as e:
+        raise PackageError(f"cannot serialise the plan: {e}") from e
+
+    # step 2: metadata
+    graph = prepared.graph
+    initializers = {t.name for t in graph.initializer}
+    metadata = Metadata(
+        inputs=[TensorSpec.from_value_info(v) for v in graph.input if v.name not in initializers],
+        outputs=[TensorSpec.from_value_info(v) for v in graph.output],
+        producer_version=__version__,
+        framework=framework,
+        opsets={imp.domain or "ai.onnx": imp.version for imp in prepared.opset_import},
+        ops=dict(sorted(Counter(n.op_type for n in plan.main.nodes).items())),
+        plan_sha256=hashlib.sha256(blob).hexdigest(),
+        plan_bytes=len(blob),
+    )
+
+    # step 3: embed
+    wasm = embed_blob(runtime_bytes(), blob, {METADATA_SECTION: metadata.to_bytes()})
+    logger.info("packaged %d nodes: plan %d bytes, module %d bytes",
+                len(plan.main.nodes), len(blob), len(wasm))  # fmt: skip
+    return PackagedModel(wasm, metadata, prepared)

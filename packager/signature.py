@@ -1,0 +1,81 @@
+"""A module's signature and metadata, stored in its "wasmexport" custom section."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import onnx
+
+__all__ = ["METADATA_SECTION", "Metadata", "TensorSpec", "dtype_name", "numpy_dtype"]
+
+METADATA_SECTION = "wasmexport"
+METADATA_FORMAT = 1
+
+
+def dtype_name(onnx_dtype: int) -> str:
+    """numpy-style name of an ONNX data type ("float32", "int64", ...)."""
+    if onnx_dtype == onnx.TensorProto.STRING:
+        return "string"
+    return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(onnx_dtype)).name
+
+
+def numpy_dtype(name: str) -> np.dtype:
+    """numpy dtype of a signature dtype name (strings map to object)."""
+    return np.dtype(object) if name == "string" else np.dtype(name)
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One graph input or output: name, dtype name, dims (int, or str for a symbol)."""
+
+    name: str
+    dtype: str
+    shape: tuple[int | str | None, ...] | None
+
+    def shape_str(self) -> str:
+        if self.shape is None:
+            return "(any shape)"
+        return "(" + ", ".join("?" if d is None else str(d) for d in self.shape) + ")"
+
+    @classmethod
+    def from_value_info(cls, vi: onnx.ValueInfoProto) -> TensorSpec:
+        t = vi.type.tensor_type
+        shape = None
+        if t.HasField("shape"):
+            shape = tuple(
+                d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                for d in t.shape.dim
+            )
+        return cls(vi.name, dtype_name(t.elem_type), shape)
+
+
+@dataclass
+class Metadata:
+    """What a packaged module says about itself."""
+
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    producer: str = "wasmexport"
+    producer_version: str = ""
+    framework: str = "onnx"
+    opsets: dict[str, int] = field(default_factory=dict)
+    ops: dict[str, int] = field(default_factory=dict)
+    plan_sha256: str = ""
+    plan_bytes: int = 0
+    format: int = METADATA_FORMAT
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Metadata:
+        raw = json.loads(data)
+        for key in ("inputs", "outputs"):
+            raw[key] = [
+                TensorSpec(s["name"], s["dtype"], None if s["shape"] is None else tuple(s["shape"]))
+                for s in raw[key]
+            ]
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in raw.items() if k in known})
