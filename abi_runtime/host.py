@@ -150,7 +150,8 @@ class WasmModel:
                 if not np.can_cast(a.dtype, want, casting="same_kind"):
                     raise TypeError(f"input {spec.name!r}: expected {spec.dtype}, got {a.dtype}")
                 a = a.astype(want)
-            arrays.append(np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<")))
+            # C order, little-endian (np.ascontiguousarray would turn a scalar into 1-D)
+            arrays.append(np.asarray(a, dtype=a.dtype.newbyteorder("<"), order="C"))
         return arrays
 
     def _decode(self, response: dict, raw: bool) -> list[np.ndarray]:

@@ -26,13 +26,21 @@ from .errors import (  # noqa: E402
 
 __version__ = "0.1.0"
 
+from .api import ExportResult, export_wasm, load, verify  # noqa: E402
+from .verify import VerifyReport  # noqa: E402
+
 __all__ = [
     "AdapterNotFoundError",
     "ConvertError",
+    "ExportResult",
     "PackageError",
     "RuntimeABIError",
     "UnsupportedOpError",
     "VerifyError",
+    "VerifyReport",
     "WasmExportError",
     "__version__",
+    "export_wasm",
+    "load",
+    "verify",
 ]

@@ -1,0 +1,137 @@
+"""The public API: export_wasm, load, verify."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from .abi_runtime.host import WasmModel, load
+from .packager.package import package
+from .packager.signature import Metadata
+from .verify import DEFAULT_ATOL, DEFAULT_RTOL, VerifyReport
+from .verify import verify as _verify_module
+
+__all__ = ["ExportResult", "export_wasm", "load", "verify"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ExportResult:
+    """What export_wasm wrote and how it checked out."""
+
+    path: Path
+    onnx_model: onnx.ModelProto = field(repr=False)
+    metadata: Metadata = field(repr=False)
+    report: VerifyReport | None
+    framework: str
+    wasm_bytes: int
+
+    def __str__(self) -> str:
+        head = f"{self.path} ({self.wasm_bytes:,} bytes, from {self.framework})"
+        return head if self.report is None else f"{head}\n{self.report}"
+
+
+def export_wasm(
+    model,
+    sample_inputs,
+    path: str | os.PathLike,
+    *,
+    framework: str | None = None,
+    dynamic_axes=None,
+    opset: int | None = None,
+    verify: bool = True,
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
+    **options,
+) -> ExportResult:
+    """Export a trained model to one self-contained, verified WebAssembly (WASI) file.
+
+    Args:
+        model: a torch.nn.Module, an onnx.ModelProto or a path to a .onnx file (more
+            frameworks through adapters; see wasmexport.exporters).
+        sample_inputs: example inputs: an array/tensor, a list of them, or a dict by name.
+        path: where to write the .wasm file.
+        framework: the adapter to use ("torch", "onnx", ...); detected when None.
+        dynamic_axes: None (axis 0 of every input is a dynamic batch), False (all static),
+            or ``{input name or index: {axis: name}}``.
+        opset: the ai.onnx opset to export with; the adapter's default when None.
+        verify: run the sample through the framework, onnxruntime and the module and
+            raise VerifyError on a mismatch.
+        rtol, atol: the verifier's tolerance, |wasm - ref| <= atol + rtol * |ref|.
+        **options: adapter options, e.g. ``exporter="legacy"`` for torch.
+
+    Returns:
+        An ExportResult with the path, the ONNX model, the metadata and the report.
+
+    Raises:
+        ConvertError: the framework model could not be exported to ONNX.
+        UnsupportedOpError: a node the runtime cannot execute.
+        PackageError: the ONNX model could not be packaged.
+        VerifyError: the module's outputs differ from the framework's or onnxruntime's.
+    """
+    from .exporters import to_onnx
+
+    # step 1: framework -> ONNX
+    exported = to_onnx(model, sample_inputs, framework=framework, dynamic_axes=dynamic_axes,
+                       opset=opset, **options)  # fmt: skip
+
+    # step 2: ONNX -> wasm
+    packaged = package(exported.onnx_model, framework=exported.framework)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(packaged.wasm)
+    logger.info("wrote %s (%d bytes)", out, len(packaged.wasm))
+
+    # step 3: verify
+    report = None
+    if verify:
+        with WasmModel(packaged.wasm) as module:
+            report = _verify_module(
+                module,
+                exported.onnx_model,
+                exported.sample_inputs,
+                run_framework=exported.run_framework,
+                rtol=rtol,
+                atol=atol,
+            )
+    return ExportResult(out, exported.onnx_model, packaged.metadata, report,
+                        exported.framework, len(packaged.wasm))  # fmt: skip
+
+
+def verify(
+    wasm: str | os.PathLike | bytes,
+    onnx_model: onnx.ModelProto | str | os.PathLike,
+    sample_inputs,
+    *,
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
+    raise_on_failure: bool = True,
+) -> VerifyReport:
+    """Check a packaged module against an ONNX model on sample inputs.
+
+    Args:
+        wasm: the .wasm file (path or bytes).
+        onnx_model: the ONNX model (ModelProto or path) it should compute.
+        sample_inputs: an array, a list in graph-input order, or a dict by input name.
+
+    Raises:
+        VerifyError: when an output is out of tolerance and raise_on_failure is True.
+    """
+    if not isinstance(onnx_model, onnx.ModelProto):
+        onnx_model = onnx.load(os.fspath(onnx_model))
+    with load(wasm) as module:
+        names = [s.name for s in module.inputs]
+        if isinstance(sample_inputs, dict):
+            arrays = [np.asarray(sample_inputs[n]) for n in names]
+        elif isinstance(sample_inputs, (list, tuple)):
+            arrays = [np.asarray(a) for a in sample_inputs]
+        else:
+            arrays = [np.asarray(sample_inputs)]
+        return _verify_module(module, onnx_model, arrays, rtol=rtol, atol=atol,
+                              raise_on_failure=raise_on_failure)  # fmt: skip

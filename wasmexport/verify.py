@@ -1,0 +1,239 @@
+"""The verifier: framework vs ONNX reference vs the wasm module, on the same inputs.
+
+For every output it reports the max absolute and relative error, the worst element and
+whether it is within tolerance. It tells apart exporter faults (framework != ONNX) from
+runtime faults (ONNX != wasm). When the batch dimension is dynamic, it checks a second
+batch size too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+
+from .errors import VerifyError
+
+__all__ = ["Comparison", "VerifyReport", "compare_outputs", "onnx_reference", "verify"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_RTOL = 1e-4
+DEFAULT_ATOL = 1e-4
+
+# Which side is at fault when a pair disagrees.
+_FAULT = {
+    ("framework", "onnxruntime"): "the ONNX export (framework != ONNX reference)",
+    ("onnxruntime", "wasm"): "the wasm runtime (ONNX reference != wasm)",
+    ("framework", "wasm"): "the export or the runtime",
+}
+
+
+@dataclass
+class Comparison:
+    """One output compared between two engines on one set of inputs."""
+
+    output: str
+    reference: str  # e.g. "onnxruntime"
+    candidate: str  # e.g. "wasm"
+    batch: int | None
+    shape: tuple[int, ...]
+    max_abs_err: float
+    max_rel_err: float
+    worst_index: tuple[int, ...]
+    expected_at_worst: float
+    got_at_worst: float
+    passed: bool
+    note: str = ""
+
+
+@dataclass
+class VerifyReport:
+    """All comparisons of one verification run, with the tolerances used."""
+
+    rtol: float
+    atol: float
+    comparisons: list[Comparison] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.comparisons)
+
+    @property
+    def max_abs_err(self) -> float:
+        return max((c.max_abs_err for c in self.comparisons), default=0.0)
+
+    def failures(self) -> list[Comparison]:
+        return [c for c in self.comparisons if not c.passed]
+
+    def __str__(self) -> str:
+        head = ("output", "compared", "batch", "shape", "max abs err", "max rel err", "ok")
+        rows = [
+            (
+                c.output,
+                f"{c.reference} vs {c.candidate}",
+                "-" if c.batch is None else str(c.batch),
+                "x".join(map(str, c.shape)) or "scalar",
+                f"{c.max_abs_err:.3g}",
+                f"{c.max_rel_err:.3g}",
+                "yes" if c.passed else "NO",
+            )
+            for c in self.comparisons
+        ]
+        widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]
+        lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in (head, *rows)]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        verdict = "PASSED" if self.passed else "FAILED"
+        lines.append(f"{verdict} (tolerance: |got - expected| <= {self.atol:g} + "
+                     f"{self.rtol:g} * |expected|)")  # fmt: skip
+        for c in self.failures():
+            lines.append(
+                f"  {c.output} ({c.reference} vs {c.candidate}, batch {c.batch}): worst at "
+                f"index {c.worst_index}: expected {c.expected_at_worst:.9g}, got "
+                f"{c.got_at_worst:.9g}; suspect {_FAULT.get((c.reference, c.candidate), '?')}"
+                + (f"; {c.note}" if c.note else "")
+            )
+        return "\n".join(lines)
+
+
+def compare_outputs(
+    name: str,
+    expected: np.ndarray,
+    got: np.ndarray,
+    *,
+    reference: str,
+    candidate: str,
+    batch: int | None,
+    rtol: float,
+    atol: float,
+) -> Comparison:
+    """Compare one output elementwise: |got - expected| <= atol + rtol * |expected|."""
+    expected = np.asarray(expected)
+    got = np.asarray(got)
+    if expected.shape != got.shape:
+        return Comparison(name, reference, candidate, batch, tuple(expected.shape),
+                          float("inf"), float("inf"), (), float("nan"), float("nan"), False,
+                          note=f"shape {got.shape} != expected {expected.shape}")  # fmt: skip
+    if expected.size == 0:
+        return Comparison(name, reference, candidate, batch, tuple(expected.shape),
+                          0.0, 0.0, (), 0.0, 0.0, True)  # fmt: skip
+    e = expected.astype(np.float64)
+    g = got.astype(np.float64)
+    # NaN matches NaN and infinities match themselves; anything else non-finite is an error
+    same = (e == g) | (np.isnan(e) & np.isnan(g))
+    diff = np.where(same, 0.0, np.abs(g - e))
+    diff = np.where(np.isnan(diff), np.inf, diff)
+    # relative error where it means something: elements above the absolute tolerance
+    significant = np.abs(e) > atol
+    rel = np.where(significant, diff / np.maximum(np.abs(e), atol), 0.0)
+    excess = diff - (atol + rtol * np.abs(e))
+    worst = np.unravel_index(int(np.argmax(np.where(np.isnan(excess), np.inf, excess))), e.shape)
+    return Comparison(
+        output=name,
+        reference=reference,
+        candidate=candidate,
+        batch=batch,
+        shape=tuple(expected.shape),
+        max_abs_err=float(diff.max()),
+        max_rel_err=float(rel.max()),
+        worst_index=tuple(int(i) for i in worst),
+        expected_at_worst=float(e[worst]),
+        got_at_worst=float(g[worst]),
+        passed=bool((excess <= 0).all()),
+    )
+
+
+def onnx_reference(onnx_model: onnx.ModelProto) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
+    """A runner for the ONNX reference: onnxruntime, or onnx.reference as a fallback."""
+    names = [i.name for i in onnx_model.graph.input
+             if i.name not in {t.name for t in onnx_model.graph.initializer}]  # fmt: skip
+    try:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        session = ort.InferenceSession(
+            onnx_model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
+        return lambda arrays: session.run(None, dict(zip(names, arrays)))
+    except Exception as e:  # noqa: BLE001 - e.g. an op onnxruntime lacks
+        logger.warning("onnxruntime cannot run the model (%s); using onnx.reference", e)
+        from onnx.reference import ReferenceEvaluator
+
+        evaluator = ReferenceEvaluator(onnx_model)
+        return lambda arrays: evaluator.run(None, dict(zip(names, arrays)))
+
+
+def second_batch(arrays: Sequence[np.ndarray], batch_inputs: Sequence[bool]) -> list[np.ndarray]:
+    """The sample at another batch size: rows taken in reverse, one more than before."""
+    out = []
+    for a, dynamic in zip(arrays, batch_inputs):
+        if dynamic:
+            n = a.shape[0]
+            rows = [(n - 1 - i) % n for i in range(n + 1)]
+            a = np.ascontiguousarray(a[rows])
+        out.append(a)
+    return out
+
+
+def verify(
+    wasm_model,
+    onnx_model: onnx.ModelProto,
+    sample_inputs: Sequence[np.ndarray],
+    *,
+    run_framework: Callable[[list[np.ndarray]], list[np.ndarray]] | None = None,
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
+    raise_on_failure: bool = True,
+) -> VerifyReport:
+    """Run the sample (and a second batch size if the batch is dynamic) through every engine.
+
+    Args:
+        wasm_model: a loaded module (wasmexport.load) to check.
+        onnx_model: the ONNX model the module was packaged from.
+        sample_inputs: numpy arrays in graph-input order.
+        run_framework: runs the original framework model, or None (ONNX only).
+        rtol, atol: elementwise tolerance |got - expected| <= atol + rtol * |expected|.
+        raise_on_failure: raise VerifyError instead of returning a failed report.
+
+    Raises:
+        VerifyError: an output is out of tolerance (carries the report).
+    """
+    report = VerifyReport(rtol=rtol, atol=atol)
+    reference = onnx_reference(onnx_model)
+    out_names = [o.name for o in wasm_model.outputs]
+    batch_inputs = [
+        bool(spec.shape) and isinstance(spec.shape[0], str) and a.ndim > 0
+        for spec, a in zip(wasm_model.inputs, sample_inputs)
+    ]
+    input_sets = [list(sample_inputs)]
+    if any(batch_inputs):
+        input_sets.append(second_batch(sample_inputs, batch_inputs))
+
+    for arrays in input_sets:
+        batch = next((a.shape[0] for a, b in zip(arrays, batch_inputs) if b), None)
+        engines: dict[str, list[np.ndarray]] = {}
+        if run_framework is not None:
+            engines["framework"] = [np.asarray(o) for o in run_framework(arrays)]
+        engines["onnxruntime"] = [np.asarray(o) for o in reference(arrays)]
+        wasm_out = wasm_model.run(arrays)
+        engines["wasm"] = wasm_out if isinstance(wasm_out, list) else [wasm_out]
+        pairs = [("onnxruntime", "wasm")]
+        if run_framework is not None:
+            pairs.insert(0, ("framework", "onnxruntime"))
+        for ref, cand in pairs:
+            for name, e, g in zip(out_names, engines[ref], engines[cand]):
+                c = compare_outputs(name, e, g, reference=ref, candidate=cand, batch=batch,
+                                    rtol=rtol, atol=atol)  # fmt: skip
+                report.comparisons.append(c)
+                logger.debug("%s %s vs %s batch %s: max abs %.3g", name, ref, cand, batch,
+                             c.max_abs_err)  # fmt: skip
+
+    logger.info("verification %s (max abs err %.3g)",
+                "passed" if report.passed else "FAILED", report.max_abs_err)  # fmt: skip
+    if raise_on_failure and not report.passed:
+        raise VerifyError(f"verification failed:\n{report}", report)
+    return report
