@@ -1,7 +1,7 @@
 """Build the runtime: C sources -> runtime.wasm (wasm32-wasi, SIMD128).
 
     python -m wasmexport.abi_runtime.build            # writes runtime.wasm beside this file
-    python -m wasmexport.abi_runtime.build --check    # rebuild and compare with the committed file
+    python -m wasmexport.abi_runtime.build --check  # rebuild, compare with the committed file
 
 Compiles with the Zig toolchain from PyPI (`pip install 'wasmexport[build]'`) so that every
 machine produces the same bytes: fixed flags, relative source paths, no debug information.
@@ -112,7 +112,9 @@ def build(check: bool = False) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="compare with the committed build")
+    parser.add_argument(
+        "--check", action="store_true", help="compare with the committed build"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     return build(check=args.check)

@@ -63,7 +63,9 @@ def package(onnx_model: onnx.ModelProto, *, framework: str = "onnx") -> Packaged
     graph = prepared.graph
     initializers = {t.name for t in graph.initializer}
     metadata = Metadata(
-        inputs=[TensorSpec.from_value_info(v) for v in graph.input if v.name not in initializers],
+        inputs=[
+            TensorSpec.from_value_info(v) for v in graph.input if v.name not in initializers
+        ],
         outputs=[TensorSpec.from_value_info(v) for v in graph.output],
         producer_version=__version__,
         framework=framework,

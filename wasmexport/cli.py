@@ -43,8 +43,8 @@ from .exporters.onnx import finalize_onnx_model
 from .packager.embed import read_custom_sections
 from .packager.package import package
 from .packager.signature import METADATA_SECTION, Metadata, TensorSpec
-from .verify import DEFAULT_ATOL, DEFAULT_RTOL, VerifyReport
-from .verify import verify as verify_module
+from .verifier import DEFAULT_ATOL, DEFAULT_RTOL, VerifyReport
+from .verifier import verify as verify_module
 
 __all__ = ["EXIT_CODES", "cli", "main"]
 

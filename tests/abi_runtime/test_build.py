@@ -9,8 +9,10 @@ import pytest
 from wasmexport.abi_runtime import build
 
 
-@pytest.mark.skipif(importlib.util.find_spec("ziglang") is None,
-                    reason="the Zig toolchain is not installed (pip install 'wasmexport[build]')")
+@pytest.mark.skipif(
+    importlib.util.find_spec("ziglang") is None,
+    reason="the Zig toolchain is not installed (pip install 'wasmexport[build]')",
+)
 def test_build_reproduces_committed_runtime(tmp_path):
     first = build.compile_runtime(tmp_path / "a.wasm")
     second = build.compile_runtime(tmp_path / "b.wasm")
