@@ -11,6 +11,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 
+# build tools for the wheel test (which builds without isolation)
+"${PIP[@]}" "setuptools>=69" wheel
 # torch first, pinned: an unpinned torch would pull a multi-GB CUDA build.
 echo "setup: installing torch==2.13.0 (CPU)"
 "${PIP[@]}" "torch==2.13.0"
