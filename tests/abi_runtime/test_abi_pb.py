@@ -136,15 +136,20 @@ def test_pb_every_dtype_roundtrips_raw_and_typed(dtype):
 
 
 def test_pb_several_inputs_list_and_by_name():
-    model = make_model([helper.make_node("Sub", ["a", "b"], ["y"])],
-                       [("a", FLOAT, ["n", 2]), ("b", TensorProto.FLOAT, ["n", 2])],
-                       [("y", FLOAT, ["n", 2])])  # fmt: skip
+    model = make_model(
+        [helper.make_node("Sub", ["a", "b"], ["y"])],
+        [("a", FLOAT, ["n", 2]), ("b", TensorProto.FLOAT, ["n", 2])],
+        [("y", FLOAT, ["n", 2])],
+    )
     a, b = R.standard_normal((3, 2)).astype(np.float32), R.standard_normal((3, 2))
     b = b.astype(np.float32)
     want = onnxruntime_run(model, [a, b])[0]
     with load(package(model).wasm) as m:
-        for request in ({"input": [pb(a), pb(b)]}, {"input": {"b": pb(b), "a": pb(a)}},
-                        {"input": [pb(a), pb(b)], "type": "pb", "output_type": "pb"}):  # fmt: skip
+        for request in (
+            {"input": [pb(a), pb(b)]},
+            {"input": {"b": pb(b), "a": pb(a)}},
+            {"input": [pb(a), pb(b)], "type": "pb", "output_type": "pb"},
+        ):
             rc, response = ask(m, request)
             assert rc == 0, response
             y = response["output"]
@@ -154,8 +159,11 @@ def test_pb_several_inputs_list_and_by_name():
 
 
 def test_pb_several_outputs_as_pb_list():
-    model = make_model([helper.make_node("Neg", ["x"], ["n"]), helper.make_node("Abs", ["x"], ["a"])],
-                       [("x", FLOAT, [3])], [("n", FLOAT, [3]), ("a", FLOAT, [3])])  # fmt: skip
+    model = make_model(
+        [helper.make_node("Neg", ["x"], ["n"]), helper.make_node("Abs", ["x"], ["a"])],
+        [("x", FLOAT, [3])],
+        [("n", FLOAT, [3]), ("a", FLOAT, [3])],
+    )
     x = np.array([1.5, -2, 0], np.float32)
     with load(package(model).wasm) as m:
         rc, response = ask(m, {"input": pb(x), "output_type": "pb"})
@@ -169,12 +177,19 @@ def test_pb_several_outputs_as_pb_list():
 X24 = np.arange(8, dtype=np.float32).reshape(2, 4)
 GOOD = numpy_helper.from_array(X24).SerializeToString()
 BAD_PB = [
-    (numpy_helper.from_array(X24.astype(np.int64)).SerializeToString(),
-     "TensorProto holds int64, the input takes float32"),
+    (
+        numpy_helper.from_array(X24.astype(np.int64)).SerializeToString(),
+        "TensorProto holds int64, the input takes float32",
+    ),
     (field(1, 0, 2) + field(1, 0, 4) + field(9, 2, X24.tobytes()), "no data_type"),
-    (field(1, 0, 2) + field(1, 0, 3) + field(2, 0, 1) + field(9, 2, X24.tobytes()),
-     "dims (2, 3) of float32 need 24 bytes, its raw_data holds 32"),
-    (numpy_helper.from_array(X24.reshape(8)).SerializeToString(), "expects shape (batch, 4), got (8,)"),
+    (
+        field(1, 0, 2) + field(1, 0, 3) + field(2, 0, 1) + field(9, 2, X24.tobytes()),
+        "dims (2, 3) of float32 need 24 bytes, its raw_data holds 32",
+    ),
+    (
+        numpy_helper.from_array(X24.reshape(8)).SerializeToString(),
+        "expects shape (batch, 4), got (8,)",
+    ),
     (GOOD[:-3], "length past the end"),
     (GOOD + b"\x08", "truncated varint"),
     (b"\x08" + b"\xff" * 10 + b"\x01", "truncated varint"),
@@ -184,12 +199,18 @@ BAD_PB = [
     (field(1, 0, 1 << 40) + field(1, 0, 1 << 40) + field(2, 0, 1), "too large"),
     (field(1, 0, 2) + field(1, 0, 4) + field(2, 0, 1) + field(6, 2, b"abc"), "string_data"),
     (field(1, 0, 1) + field(2, 0, 1) + field(14, 0, 1), "data_location"),
-    (field(1, 0, 2) + field(1, 0, 4) + field(2, 0, 1) + field(9, 2, X24.tobytes())
-     + field(4, 5, b"\0\0\0\0"), "float_data and raw_data"),
+    (
+        field(1, 0, 2)
+        + field(1, 0, 4)
+        + field(2, 0, 1)
+        + field(9, 2, X24.tobytes())
+        + field(4, 5, b"\0\0\0\0"),
+        "float_data and raw_data",
+    ),
     (field(1, 0, 2) + field(1, 0, 4) + field(2, 0, 1) + field(7, 0, 5), "data in int64_data"),
     (field(2, 2, b"\x01"), "bad value in data_type"),
     (field(8, 0, 1), "wrong wire type in name"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("data,message", BAD_PB, ids=[f"case{i}" for i in range(len(BAD_PB))])
@@ -206,8 +227,11 @@ def test_pb_malformed_tensorproto_is_a_clear_error(mlp, data, message):
 
 
 def test_pb_int32_data_out_of_range_for_int8():
-    model = make_model([helper.make_node("Identity", ["x"], ["y"])],
-                       [("x", TensorProto.INT8, [2])], [("y", TensorProto.INT8, [2])])  # fmt: skip
+    model = make_model(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        [("x", TensorProto.INT8, [2])],
+        [("y", TensorProto.INT8, [2])],
+    )
     data = (
         field(1, 0, 2) + field(2, 0, TensorProto.INT8) + field(5, 2, varint(5) + varint(300))
     )
