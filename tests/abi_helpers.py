@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import wasmtime
+
+_ENGINE = wasmtime.Engine()
+_MODULES: dict[str, wasmtime.Module] = {}  # compiled modules by sha256 of their bytes
 
 
 def reject_constant(name: str):
@@ -23,12 +27,18 @@ class Raw:
     def __init__(
         self, wasm: bytes, call_start: bool = True, engine: wasmtime.Engine | None = None
     ):
-        engine = engine or wasmtime.Engine()
+        if engine is None:  # compile each module once per test session
+            engine = _ENGINE
+            key = hashlib.sha256(wasm).hexdigest()
+            if key not in _MODULES:
+                _MODULES[key] = wasmtime.Module(engine, wasm)
+            self.module = _MODULES[key]
+        else:
+            self.module = wasmtime.Module(engine, wasm)
         self.store = wasmtime.Store(engine)
         self.store.set_wasi(wasmtime.WasiConfig())
         linker = wasmtime.Linker(engine)
         linker.define_wasi()
-        self.module = wasmtime.Module(engine, wasm)
         self.exports = linker.instantiate(self.store, self.module).exports(self.store)
         self.memory = self.exports["memory"]
         if call_start:
