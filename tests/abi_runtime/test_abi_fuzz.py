@@ -107,7 +107,7 @@ def corpus_gather() -> list[bytes]:
     return [json.dumps(f).encode() for f in forms]
 
 
-# ---- checking one response --------------------------------------------------------------
+# ---- checking one response ----
 
 RESPONSE_KEYS = (
     {"output"},
@@ -166,7 +166,7 @@ class Target:
             )
 
 
-# ---- generating requests -------------------------------------------------------------------
+# ---- generating requests ----
 
 NAMES = ["input", "type", "shape", "shapes", "output_type", "x", "idx", "table", "inputType"]
 WORDS = ["raw", "pb", "json", "NaN", "Infinity", "-Infinity", "", "AAAA", "AAAAAAAAAAA=",
@@ -218,7 +218,7 @@ INSERTS = [b'"', b"[", b"]", b"{", b"}", b",", b":", b"\\", b"\\u", b"\0", b"\xf
 
 
 def mutate(data: bytes, rnd: random.Random, corpus: list[bytes]) -> bytes:
-    """1-4 byte-level mutations: flips, truncation, insertion, deletion, duplication, splicing."""
+    """1-4 byte mutations: flips, truncation, insertion, deletion, duplication, splices."""
     b = bytearray(data)
     for _ in range(rnd.randint(1, 4)):
         op = rnd.randrange(7)
@@ -249,8 +249,18 @@ def specials() -> list[bytes]:
         out.append(b'{"input": ' + b"[" * depth + b"]" * depth + b"}")
         out.append(b'{"input": 1, "z": ' + b"[" * depth + b"]" * depth + b"}")
         out.append(b'{"input": ' + b'{"x":' * depth + b"1" + b"}" * depth + b"}")
-    for number in (b"9" * 5000, b"-" + b"9" * 70, b"1e400", b"-1e400", b"1e-400", b"0.0e0",
-                   b"18446744073709551616", b"-9223372036854775809", b"1.5e3", b"-0"):  # fmt: skip
+    for number in (
+        b"9" * 5000,
+        b"-" + b"9" * 70,
+        b"1e400",
+        b"-1e400",
+        b"1e-400",
+        b"0.0e0",
+        b"18446744073709551616",
+        b"-9223372036854775809",
+        b"1.5e3",
+        b"-0",
+    ):
         out.append(b'{"input": [[' + number + b", 1, 2, 3]]}")
         out.append(b'{"input": [[' + number + b"], [[1, 2, 3]]]}")
         out.append(b'{"input": "AAAA", "type": "raw", "shape": [' + number + b", 4]}")
@@ -274,7 +284,7 @@ def specials() -> list[bytes]:
     return out
 
 
-# ---- the tests -------------------------------------------------------------------------------
+# ---- the tests ----
 
 
 @pytest.fixture(scope="module")
