@@ -293,14 +293,23 @@ void buf_puts(Buf *b, const char *s)
     buf_put(b, s, strlen(s));
 }
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 if invalid. */
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 if invalid:
+   overlong forms, surrogates (U+D800..DFFF, e.g. from a "\ud800" escape)
+   and code points above U+10FFFF are invalid (RFC 3629). */
 static int utf8_len(const unsigned char *s)
 {
     int n = s[0] < 0x80 ? 1 : (s[0] >> 5) == 6 ? 2 : (s[0] >> 4) == 14 ? 3
           : (s[0] >> 3) == 30 ? 4 : 0;
-    for (int i = 1; i < n; i++)
+    uint32_t cp = n == 1 ? s[0] : n == 2 ? s[0] & 0x1fu : n == 3 ? s[0] & 0x0fu
+                : s[0] & 0x07u;
+    for (int i = 1; i < n; i++) {
         if ((s[i] & 0xc0) != 0x80)
             return 0;
+        cp = cp << 6 | (s[i] & 0x3fu);
+    }
+    static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (n == 0 || cp < least[n] || cp > 0x10ffff || (cp >= 0xd800 && cp < 0xe000))
+        return 0;
     return n;
 }
 

@@ -9,10 +9,15 @@
 
 #include "base64.h"
 #include "json.h"
+#include "pb.h"
+#include "response.h"
 #include "request.h"
 
 #define NUM_TEXT_CAP 64  /* longest number token accepted */
 #define NAME_CAP 256     /* longest input name or type string */
+
+/* How the tensors of "input" are written ("type"). */
+enum { FORM_JSON = 0, FORM_RAW = 1, FORM_PB = 2 };
 
 /* The top-level keys of a request, as unparsed spans. */
 typedef struct {
@@ -328,17 +333,21 @@ static Status parse_raw_tensor(const Model *m, Json *j, const Value *v,
     int64_t dims[MAX_RANK];
     int32_t nd;
     char got[96];
+    /* the byte count is checked before allocating: a hostile "shape" must
+       not grow linear memory */
     if ((st = raw_shape(m, j, v, shape, nbytes, dims, &nd)) ||
-        (st = tensor_alloc(t, v->dtype, nd, dims, j->err)))
+        (st = tensor_set_shape(t, v->dtype, nd, dims, j->err)))
         return st;
     if ((size_t)tensor_nbytes(t) != nbytes) {
         size_t need = (size_t)tensor_nbytes(t);
-        tensor_release(t);
+        memset(t, 0, sizeof *t);
         return fail(j->err, ST_BAD_REQUEST, "request: input '%s': shape %s of "
                     "%s needs %zu bytes, the base64 text holds %zu", v->name,
                     shape_str(dims, nd, got, sizeof got), dtype_name(v->dtype),
                     need, nbytes);
     }
+    if ((st = tensor_alloc(t, v->dtype, nd, dims, j->err)))
+        return st;
     size_t bad = 0;
     if (base64_decode(s.start, n, t->data, &bad) < 0) {
         tensor_release(t);
@@ -346,6 +355,33 @@ static Status parse_raw_tensor(const Model *m, Json *j, const Value *v,
                     "base64 at character %zu", v->name, bad);
     }
     return ST_OK;
+}
+
+/* ---- ONNX TensorProto ("type": "pb") ----------------------------------- */
+
+/* Parse one input given as base64 of a serialised TensorProto. */
+static Status parse_pb_input(Json *j, const Value *v, Tensor *t)
+{
+    Span s;
+    int escaped;
+    Status st = json_string_span(j, &s, &escaped);
+    if (st != ST_OK)
+        return fail(j->err, ST_BAD_REQUEST, "request: input '%s': expected a "
+                    "base64 string (\"type\": \"pb\")", v->name);
+    if (escaped)
+        return fail(j->err, ST_BAD_REQUEST, "request: input '%s': base64 text "
+                    "must not contain escape sequences", v->name);
+    size_t n = (size_t)(s.end - s.start), bad = 0;
+    uint8_t *bytes = malloc(base64_decoded_size(s.start, n) + 1);
+    if (!bytes)
+        return fail(j->err, ST_OOM, "request: out of memory reading input '%s'",
+                    v->name);
+    long len = base64_decode(s.start, n, bytes, &bad);
+    st = len < 0 ? fail(j->err, ST_BAD_REQUEST, "request: input '%s': invalid "
+                        "base64 at character %zu", v->name, bad)
+                 : pb_read_tensor(bytes, (size_t)len, v, t, j->err);
+    free(bytes);
+    return st;
 }
 
 /* ---- the request object ----------------------------------------------- */
@@ -469,22 +505,24 @@ static Status shape_for(Json *j, const Fields *f, const Model *m, int32_t i,
 }
 
 /* Parse the value for graph input i at the cursor, per the type. */
-static Status parse_input(const Model *m, Json *j, const Fields *f, int raw,
+static Status parse_input(const Model *m, Json *j, const Fields *f, int form,
                           int32_t i, Tensor *t)
 {
     const Value *v = &m->values[m->graphs[0].inputs[i]];
     if (t->data)
         return fail(j->err, ST_BAD_REQUEST, "request: input '%s' given twice",
                     v->name);
-    if (!raw)
+    if (form == FORM_JSON)
         return parse_json_tensor(j, v, t);
+    if (form == FORM_PB)
+        return parse_pb_input(j, v, t);
     Span s, *shape;
     Status st = shape_for(j, f, m, i, &s, &shape);
     return st ? st : parse_raw_tensor(m, j, v, shape, t);
 }
 
 /* Step: the "input" value in any of its forms. */
-static Status parse_inputs(const Model *m, Json *j, const Fields *f, int raw,
+static Status parse_inputs(const Model *m, Json *j, const Fields *f, int form,
                            Tensor *inputs)
 {
     const Graph *g = &m->graphs[0];
@@ -513,19 +551,20 @@ static Status parse_inputs(const Model *m, Json *j, const Fields *f, int raw,
                 buf_free(&names);
                 return st;
             }
-            if ((st = parse_input(m, &ij, f, raw, i, &inputs[i])))
+            if ((st = parse_input(m, &ij, f, form, i, &inputs[i])))
                 return st;
         }
         return ST_OK;
     }
-    if (g->n_inputs == 1)
-        return parse_input(m, &ij, f, raw, 0, &inputs[0]);
+    /* a single base64 input may also come as a one-element list */
+    if (g->n_inputs == 1 && (form == FORM_JSON || c != '['))
+        return parse_input(m, &ij, f, form, 0, &inputs[0]);
     /* several inputs, positional */
     if ((st = json_expect(&ij, '[', "a list with one entry per input")))
         return st;
     for (int32_t i = 0; i < g->n_inputs; i++) {
         if ((i && (st = json_expect(&ij, ',', "one entry per input"))) ||
-            (st = parse_input(m, &ij, f, raw, i, &inputs[i])))
+            (st = parse_input(m, &ij, f, form, i, &inputs[i])))
             return st;
     }
     if (json_peek(&ij) != ']')
@@ -575,6 +614,37 @@ static Status check_inputs(const Model *m, Tensor *inputs, Err *err)
     return ST_OK;
 }
 
+/* Without a "type": is "input" base64 TensorProto text, as hosts of the
+   older ABI send it? True for a bare string, and for a list or object whose
+   first entry is a string that is neither a float word ("NaN", ...) nor an
+   element of a string input. */
+static int default_is_pb(const Model *m, const Fields *f, Err *err)
+{
+    Json ij = {f->input.start, f->input.end, err};
+    int c = json_peek(&ij), entry = 0;
+    if (c == '"')
+        return 1;
+    if (c != '[' && c != '{')
+        return 0;
+    ij.p++;
+    if (c == '{') {
+        char name[NAME_CAP];
+        if (json_string(&ij, name, sizeof name, NULL) != ST_OK ||
+            json_expect(&ij, ':', "':'") != ST_OK ||
+            (entry = input_index(m, name)) < 0)
+            return 0;
+    }
+    char word[16];
+    if (json_peek(&ij) != '"' ||
+        m->values[m->graphs[0].inputs[entry]].dtype == DT_STRING)
+        return 0;
+    if (json_string(&ij, word, sizeof word, NULL) == ST_OK &&
+        (!strcmp(word, "NaN") || !strcmp(word, "Infinity") ||
+         !strcmp(word, "-Infinity")))
+        return 0;
+    return 1;
+}
+
 Status request_parse(const Model *m, const char *text, size_t len,
                      Tensor *inputs, RequestOptions *opt, Err *err)
 {
@@ -596,28 +666,24 @@ Status request_parse(const Model *m, const char *text, size_t len,
                           sizeof out_type, "output_type");
 
     /* step 2: which form */
-    int bare_string = 0;
-    if (st == ST_OK) {
-        Json ij = {f.input.start, f.input.end, err};
-        bare_string = json_peek(&ij) == '"';
-    }
-    if (st == ST_OK && (!strcmp(type, "pb") || (!type[0] && bare_string)))
-        /* TODO: ONNX TensorProto ("pb") requests */
-        st = fail(err, ST_UNSUPPORTED_OP, "request: \"type\": \"pb\" is not "
-                  "supported by this runtime yet; send \"type\": \"raw\" or "
-                  "nested lists");
-    else if (st == ST_OK && type[0] && strcmp(type, "raw") && strcmp(type, "json"))
+    int pb_default = st == ST_OK && !type[0] && default_is_pb(m, &f, err);
+    int form = !strcmp(type, "raw") ? FORM_RAW
+             : !strcmp(type, "pb") || (!type[0] && pb_default) ? FORM_PB
+                                                               : FORM_JSON;
+    if (st == ST_OK && type[0] && strcmp(type, "raw") && strcmp(type, "json") &&
+        strcmp(type, "pb"))
         st = fail(err, ST_BAD_REQUEST, "request: unknown \"type\": \"%s\" "
                   "(expected \"raw\", \"pb\" or \"json\")", type);
     if (st == ST_OK && out_type[0] && strcmp(out_type, "raw") &&
-        strcmp(out_type, "json"))
+        strcmp(out_type, "json") && strcmp(out_type, "pb"))
         st = fail(err, ST_BAD_REQUEST, "request: unknown \"output_type\": "
-                  "\"%s\" (expected \"raw\" or \"json\")", out_type);
-    opt->raw_output = !strcmp(out_type, "raw");
+                  "\"%s\" (expected \"raw\", \"pb\" or \"json\")", out_type);
+    opt->raw_output = !strcmp(out_type, "raw") ? RESPONSE_RAW
+                    : !strcmp(out_type, "pb") ? RESPONSE_PB : RESPONSE_JSON;
 
     /* step 3: the tensors, then the checks */
     if (st == ST_OK)
-        st = parse_inputs(m, &j, &f, !strcmp(type, "raw"), inputs);
+        st = parse_inputs(m, &j, &f, form, inputs);
     if (st == ST_OK)
         st = check_inputs(m, inputs, err);
     if (st != ST_OK)

@@ -7,7 +7,9 @@
  *   {"input": {"name": X}}            inputs by name
  *   {"input": "<b64>", "type": "raw", "shape": [..]}     raw little-endian
  *   {"input": ["<b64>", ..], "type": "raw", "shapes": [[..], ..]}
- *   "output_type": "raw"              answer in base64 instead of lists
+ *   {"input": "<b64>", "type": "pb"}  a serialised ONNX TensorProto (also
+ *                                     the default for a bare base64 string)
+ *   "output_type": "raw" | "pb"       answer in base64 instead of lists
  */
 #ifndef WX_REQUEST_H
 #define WX_REQUEST_H
@@ -17,7 +19,7 @@
 #include "model.h"
 
 typedef struct {
-    int raw_output; /* "output_type": "raw" */
+    int raw_output; /* "output_type": RESPONSE_JSON, _RAW or _PB */
 } RequestOptions;
 
 /*

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base64.h"
+#include "pb.h"
 #include "response.h"
 
 static int format_nonfinite(double v, char *buf)
@@ -115,8 +116,45 @@ static void put_base64(Buf *b, const Tensor *t)
     buf_put(b, "\"", 1);
 }
 
+/* Append t as base64 of a serialised TensorProto ("output_type": "pb"). */
+static void put_pb(Buf *b, const Tensor *t, const char *name)
+{
+    size_t n = pb_write_tensor(t, name, NULL), k = base64_encoded_size(n);
+    uint8_t *bytes = malloc(n);
+    char *d = bytes ? buf_reserve(b, k + 2) : NULL;
+    if (!d) {
+        b->oom = 1;
+        free(bytes);
+        return;
+    }
+    pb_write_tensor(t, name, bytes);
+    d[0] = '"';
+    base64_encode(bytes, n, d + 1);
+    d[k + 1] = '"';
+    b->len += k + 2;
+    b->data[b->len] = 0;
+    free(bytes);
+}
+
+/* {"output": "<b64>", "type": "pb"}, or a list of them for several. */
+static void response_write_pb(const Model *m, const Tensor *outputs, Buf *b)
+{
+    const Graph *g = &m->graphs[0];
+    buf_puts(b, g->n_outputs != 1 ? "{\"output\":[" : "{\"output\":");
+    for (int32_t i = 0; i < g->n_outputs; i++) {
+        if (i)
+            buf_put(b, ",", 1);
+        put_pb(b, &outputs[i], m->values[g->outputs[i]].name);
+    }
+    buf_puts(b, g->n_outputs != 1 ? "],\"type\":\"pb\"}" : ",\"type\":\"pb\"}");
+}
+
 void response_write(const Model *m, const Tensor *outputs, int raw, Buf *b)
 {
+    if (raw == RESPONSE_PB) {
+        response_write_pb(m, outputs, b);
+        return;
+    }
     int32_t n = m->graphs[0].n_outputs;
     int several = n != 1;
     buf_puts(b, "{\"output\":");
