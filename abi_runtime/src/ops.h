@@ -42,7 +42,8 @@ typedef Status (*OpPrepare)(const Model *m, Node *n, Err *err);
     OP(MatMul, op_matmul, NULL, 2, 2, 1, 1)  /* numpy matmul, broadcast */    \
     OP(Gemm, op_gemm, prep_gemm, 2, 3, 1, 1) /* a*op(A)op(B) + b*C */         \
     /* convolution (ops_conv.c) */                                          \
-    OP(Conv, op_conv, prep_conv, 2, 3, 1, 1) /* 2-D NCHW cross-correlation */ \
+    OP(Conv, op_conv_dispatch, prep_conv_dispatch, 2, 3, 1, 1)                \
+                      /* NC(D)HW cross-correlation; 3-D in ops_convt.c */   \
     /* normalisation and reductions (ops_reduce.c) */                       \
     OP(Softmax, op_softmax, prep_softmax, 1, 1, 1, 1) /* e^x / sum e^x */     \
     OP(LogSoftmax, op_softmax, prep_softmax, 1, 1, 1, 1) /* log softmax */    \
@@ -95,7 +96,10 @@ typedef Status (*OpPrepare)(const Model *m, Node *n, Err *err);
     OP(LpPool, op_pool, prep_pool, 1, 1, 1, 1) /* (sum |x|^p)^(1/p) */        \
     OP(GlobalMaxPool, op_pool, prep_pool, 1, 1, 1, 1) /* max per plane */     \
     OP(GlobalAveragePool, op_pool, prep_pool, 1, 1, 1, 1) /* mean / plane */  \
-    OP(GlobalLpPool, op_pool, prep_pool, 1, 1, 1, 1) /* Lp norm per plane */
+    OP(GlobalLpPool, op_pool, prep_pool, 1, 1, 1, 1) /* Lp norm per plane */ \
+    /* transposed and 3-D convolution (ops_convt.c) */                      \
+    OP(ConvTranspose, op_conv_transpose, prep_conv_transpose, 2, 3, 1, 1)     \
+                      /* gradient of Conv: scatter x through w, + b */
 
 typedef enum {
 #define OP_ENUM(name, run, prep, in_lo, in_hi, out_lo, out_hi) OP_##name,
@@ -131,6 +135,11 @@ Status prep_pad(const Model *m, Node *n, Err *err);
 Status prep_scatter(const Model *m, Node *n, Err *err);
 /* pooling (ops_pool.c) */
 Status prep_pool(const Model *m, Node *n, Err *err);
+/* transposed and 3-D convolution (ops_convt.c): Conv dispatches here for
+   rank-5 weights and to op_conv / prep_conv otherwise */
+Status prep_conv_transpose(const Model *m, Node *n, Err *err);
+Status prep_conv_dispatch(const Model *m, Node *n, Err *err);
+Status op_conv(const Node *n, Tensor *const *in, Tensor *const *out, Err *e);
 
 /* Helpers shared by kernels (ops_common.c). */
 
