@@ -99,7 +99,10 @@ typedef Status (*OpPrepare)(const Model *m, Node *n, Err *err);
     OP(GlobalLpPool, op_pool, prep_pool, 1, 1, 1, 1) /* Lp norm per plane */ \
     /* transposed and 3-D convolution (ops_convt.c) */                      \
     OP(ConvTranspose, op_conv_transpose, prep_conv_transpose, 2, 3, 1, 1)     \
-                      /* gradient of Conv: scatter x through w, + b */
+                      /* gradient of Conv: scatter x through w, + b */ \
+    /* resizing (ops_resize.c) */                                           \
+    OP(Resize, op_resize, prep_resize, 1, 4, 1, 1) /* nearest/linear/cubic */ \
+    OP(Upsample, op_resize, prep_resize, 1, 2, 1, 1) /* Resize, asymmetric */
 
 typedef enum {
 #define OP_ENUM(name, run, prep, in_lo, in_hi, out_lo, out_hi) OP_##name,
@@ -140,6 +143,8 @@ Status prep_pool(const Model *m, Node *n, Err *err);
 Status prep_conv_transpose(const Model *m, Node *n, Err *err);
 Status prep_conv_dispatch(const Model *m, Node *n, Err *err);
 Status op_conv(const Node *n, Tensor *const *in, Tensor *const *out, Err *e);
+/* resizing (ops_resize.c) */
+Status prep_resize(const Model *m, Node *n, Err *err);
 
 /* Helpers shared by kernels (ops_common.c). */
 
