@@ -77,7 +77,11 @@ static int format_f32_fast(float v, char *buf)
     float fa = fabsf(v), up = nextafterf(fa, INFINITY), dn = nextafterf(fa, 0.0f);
     double hi = isinf(up) ? a + (a - dn) / 2 : (a + up) / 2;
     double lo = (a + dn) / 2;
-    int e = (int)floor(log10(a));
+    /* decimal exponent from the binary one: never above floor(log10 a);
+       one below is corrected in the loop */
+    int e2;
+    frexp(a, &e2);
+    int e = (int)floor((e2 - 1) * 0.30102999566398120);
     for (int p = 6; p <= 9; p++) {
         int s = p - 1 - e;
         if (s > 22 || s < -22)
