@@ -17,6 +17,8 @@ from onnx import numpy_helper
 
 from ..errors import PackageError, UnsupportedOpError
 from .fold import fold_constants
+from .fuse import fuse
+from .pack import pack_weights
 from .plan_format import (
     ATTR_FLOAT,
     ATTR_FLOATS,
@@ -200,8 +202,11 @@ def lower(onnx_model: onnx.ModelProto) -> tuple[PlanBuilder, onnx.ModelProto]:
     """
     # step 1: prepare (inline, fold, infer) and check
     model = _prepare(onnx_model)
-    check_ops(model)
-    graph = model.graph
+    # fused and packed for the runtime only; `model` stays plain ONNX for the caller.
+    # Checked after fusion: a Relu or Clip fused into a product needs no kernel of its own.
+    runnable = pack_weights(fuse(model))
+    check_ops(runnable)
+    graph = runnable.graph
     plan = PlanBuilder()
     index: dict[str, int] = {}
 

@@ -39,7 +39,7 @@ typedef Status (*OpPrepare)(const Model *m, Node *n, Err *err);
     OP(Identity, op_identity, NULL, 1, 1, 1, 1)    /* y = x */                \
     OP(Dropout, op_identity, NULL, 1, 3, 1, 2)     /* inference: y = x */     \
     /* matrix products (ops_matmul.c) */                                    \
-    OP(MatMul, op_matmul, NULL, 2, 2, 1, 1)  /* numpy matmul, broadcast */    \
+    OP(MatMul, op_matmul, prep_matmul, 2, 2, 1, 1) /* numpy matmul, bcast */  \
     OP(Gemm, op_gemm, prep_gemm, 2, 3, 1, 1) /* a*op(A)op(B) + b*C */         \
     /* convolution (ops_conv.c) */                                          \
     OP(Conv, op_conv_dispatch, prep_conv_dispatch, 2, 3, 1, 1)                \
@@ -129,6 +129,7 @@ Status op_prepare(const Model *m, Node *n, Err *err);
 OP_LIST(OP_DECL)
 #undef OP_DECL
 Status prep_gemm(const Model *m, Node *n, Err *err);
+Status prep_matmul(const Model *m, Node *n, Err *err); /* fused bias */
 Status prep_conv(const Model *m, Node *n, Err *err);
 Status prep_softmax(const Model *m, Node *n, Err *err);
 Status prep_depth_to_space(const Model *m, Node *n, Err *err);
