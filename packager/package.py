@@ -81,7 +81,8 @@ def package(
         producer_version=__version__,
         framework=framework,
         opsets={imp.domain or "ai.onnx": imp.version for imp in prepared.opset_import},
-        ops=dict(sorted(Counter(n.op_type for n in plan.main.nodes).items())),
+        # the ONNX ops the module computes (before fusion merged some into others)
+        ops=dict(sorted(Counter(n.op_type for n in graph.node).items())),
         plan_sha256=hashlib.sha256(blob).hexdigest(),
         plan_bytes=len(blob),
     )
