@@ -90,6 +90,7 @@ typedef Status (*OpPrepare)(const Model *m, Node *n, Err *err);
     OP(Unique, op_unique, NULL, 1, 1, 1, 4)   /* unique values or slices */   \
     OP(CenterCropPad, op_center_crop_pad, NULL, 2, 2, 1, 1)                   \
                                      /* centre crop or zero pad */            \
+    OP(Einsum, op_einsum, NULL, 1, 8, 1, 1)   /* sum of products by labels */ \
     /* pooling, 1-D to 3-D (ops_pool.c) */                                  \
     OP(MaxPool, op_pool, prep_pool, 1, 1, 1, 2) /* window max, indices */     \
     OP(AveragePool, op_pool, prep_pool, 1, 1, 1, 1) /* window mean */         \
