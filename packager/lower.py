@@ -58,9 +58,9 @@ def _check_dtype(dtype: int, what: str, node: onnx.NodeProto | None = None) -> N
     )
     where = f"node {node.name!r} ({node.op_type}): " if node is not None else ""
     raise UnsupportedOpError(
-        f"Cannot package {where}{what} has dtype {name}, which the runtime does not "
-        "support (supported: float32, float64, float16, int8..int64, uint8..uint64, bool, "
-        "string). Cast it in the model before exporting.",
+        f"Cannot package {where}{what}: dtype {name} is not supported by the runtime "
+        "(supported: float32, float64, float16, int8..int64, uint8..uint64, bool, string). "
+        "Cast it in the model before exporting.",
         node=node.name if node is not None else "",
         op_type=node.op_type if node is not None else "",
     )

@@ -90,6 +90,7 @@ typedef Status (*OpPrepare)(const Model *m, Node *n, Err *err);
     OP(Unique, op_unique, NULL, 1, 1, 1, 4)   /* unique values or slices */   \
     OP(CenterCropPad, op_center_crop_pad, NULL, 2, 2, 1, 1)                   \
                                      /* centre crop or zero pad */            \
+    OP(Einsum, op_einsum, NULL, 1, 8, 1, 1)   /* sum of products by labels */ \
     /* pooling, 1-D to 3-D (ops_pool.c) */                                  \
     OP(MaxPool, op_pool, prep_pool, 1, 1, 1, 2) /* window max, indices */     \
     OP(AveragePool, op_pool, prep_pool, 1, 1, 1, 1) /* window mean */         \
@@ -97,9 +98,11 @@ typedef Status (*OpPrepare)(const Model *m, Node *n, Err *err);
     OP(GlobalMaxPool, op_pool, prep_pool, 1, 1, 1, 1) /* max per plane */     \
     OP(GlobalAveragePool, op_pool, prep_pool, 1, 1, 1, 1) /* mean / plane */  \
     OP(GlobalLpPool, op_pool, prep_pool, 1, 1, 1, 1) /* Lp norm per plane */ \
+    OP(MaxUnpool, op_max_unpool, prep_pool, 2, 3, 1, 1) /* y.flat[i] = x */  \
     /* transposed and 3-D convolution (ops_convt.c) */                      \
     OP(ConvTranspose, op_conv_transpose, prep_conv_transpose, 2, 3, 1, 1)     \
                       /* gradient of Conv: scatter x through w, + b */ \
+    OP(Col2Im, op_col2im, NULL, 3, 3, 1, 1) /* sum columns into an image */  \
     /* resizing (ops_resize.c) */                                           \
     OP(Resize, op_resize, prep_resize, 1, 4, 1, 1) /* nearest/linear/cubic */ \
     OP(Upsample, op_resize, prep_resize, 1, 2, 1, 1) /* Resize, asymmetric */

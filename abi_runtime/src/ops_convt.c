@@ -338,3 +338,74 @@ Status op_conv_dispatch(const Node *n, Tensor *const *in, Tensor *const *out,
         return conv3d(n, in, out, err);
     return op_conv(n, in, out, err);
 }
+
+/* Y (n, c, image...) = the sum of the columns of X (n, c * prod(block), L)
+   placed back at their sliding-block positions (inverse of im2col). */
+Status op_col2im(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
+{
+    const Tensor *x = in[0];
+    int64_t img[CT_SPATIAL], blk[CT_SPATIAL];
+    int64_t str[CT_SPATIAL], dil[CT_SPATIAL], pads[2 * CT_SPATIAL] = {0};
+    int32_t ni, nb;
+    char sx[96];
+    Status st;
+    if ((st = require_float(n, x, 0, err)) ||
+        (st = read_int_list(n, in[1], img, CT_SPATIAL, &ni, err)) ||
+        (st = read_int_list(n, in[2], blk, CT_SPATIAL, &nb, err)))
+        return st;
+    int s = ni;
+    for (int a = 0; a < s; a++) str[a] = dil[a] = 1;
+    if (ni != nb || s < 1 ||
+        (st = ct_ints(n, "strides", str, s, err)) ||
+        (st = ct_ints(n, "dilations", dil, s, err)) ||
+        (st = ct_ints(n, "pads", pads, 2 * s, err)))
+        return st ? st : node_fail(n, err, ST_SHAPE_MISMATCH, "image_shape "
+                                   "and block_shape must have one length");
+    /* blocks along each axis, and their product L */
+    int64_t nblk[CT_SPATIAL], L = 1, kprod = 1;
+    for (int a = 0; a < s; a++) {
+        if (str[a] < 1 || dil[a] < 1 || blk[a] < 1 || img[a] < 0 ||
+            pads[a] < 0 || pads[s + a] < 0)
+            return node_fail(n, err, ST_SHAPE_MISMATCH, "invalid block, "
+                             "stride, dilation or pad");
+        int64_t room = img[a] + pads[a] + pads[s + a] - (blk[a] - 1) * dil[a] - 1;
+        nblk[a] = room < 0 ? 0 : room / str[a] + 1;
+        L *= nblk[a];
+        kprod *= blk[a];
+    }
+    if (x->ndim != 3 || x->dims[1] % kprod || x->dims[2] != L)
+        return node_fail(n, err, ST_SHAPE_MISMATCH, "input %s does not fit "
+                         "%lld blocks of %lld elements",
+                         shape_str(x->dims, x->ndim, sx, 96), (long long)L,
+                         (long long)kprod);
+    int64_t c = x->dims[1] / kprod, dims[2 + CT_SPATIAL] = {x->dims[0], c};
+    int64_t plane = 1;
+    for (int a = 0; a < s; a++) {
+        dims[2 + a] = img[a];
+        plane *= img[a];
+    }
+    if ((st = tensor_alloc(out[0], DT_FLOAT, s + 2, dims, err)))
+        return st;
+    float *y = out[0]->data;
+    const float *xd = x->data;
+    memset(y, 0, (size_t)tensor_nbytes(out[0]));
+    int64_t ki[CT_SPATIAL], li[CT_SPATIAL];
+    for (int64_t b = 0; b < x->dims[0] * c; b++)
+        for (int64_t k = 0; k < kprod; k++)
+            for (int64_t l = 0; l < L; l++) {
+                int64_t rem = k, reml = l, off = 0;
+                int inside = 1;
+                for (int a = s - 1; a >= 0; a--) {
+                    ki[a] = rem % blk[a]; rem /= blk[a];
+                    li[a] = reml % nblk[a]; reml /= nblk[a];
+                }
+                for (int a = 0; a < s; a++) {
+                    int64_t pos = li[a] * str[a] - pads[a] + ki[a] * dil[a];
+                    inside &= pos >= 0 && pos < img[a];
+                    off = off * img[a] + pos;
+                }
+                if (inside)
+                    y[b * plane + off] += xd[(b * kprod + k) * L + l];
+            }
+    return ST_OK;
+}

@@ -245,3 +245,65 @@ Status op_pool(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
         }
     return ST_OK;
 }
+
+/* Y (n, c, o...) = zeros with Y.flat[I[i]] = X[i]: the inverse of MaxPool
+   given its Indices; o from output_shape or from the pooling geometry. */
+Status op_max_unpool(const Node *n, Tensor *const *in, Tensor *const *out,
+                     Err *err)
+{
+    const PoolParams *p = n->params;
+    const Tensor *x = in[0], *ix = in[1];
+    const Tensor *os = n->n_in > 2 ? in[2] : NULL;
+    char sx[96], si[96];
+    int s = p->spatial, same = ix->ndim == x->ndim;
+    for (int32_t d = 0; same && d < x->ndim; d++) same = ix->dims[d] == x->dims[d];
+    if (x->ndim != s + 2 || !same || ix->dtype != DT_INT64)
+        return node_fail(n, err, ST_SHAPE_MISMATCH, "expected X with %d "
+                         "spatial axes and int64 indices of its shape, got %s "
+                         "and %s %s", s, shape_str(x->dims, x->ndim, sx, 96),
+                         dtype_name(ix->dtype),
+                         shape_str(ix->dims, ix->ndim, si, 96));
+    Status st = elem_require_fixed(n, x, 0, err);
+    if (st != ST_OK)
+        return st;
+    /* indices address the inferred shape; output_shape may add zeros at
+       the end of each axis */
+    int64_t dims[MAX_RANK] = {x->dims[0], x->dims[1]}, inf[MAX_RANK];
+    int64_t inf_numel = x->dims[0] * x->dims[1];
+    inf[0] = x->dims[0];
+    inf[1] = x->dims[1];
+    for (int a = 0; a < s; a++) {
+        inf[2 + a] = (x->dims[2 + a] - 1) * p->stride[a] + p->kernel[a] -
+                     p->pad_begin[a] - p->pad_end[a];
+        if (inf[2 + a] < 0) inf[2 + a] = 0;
+        inf_numel *= inf[2 + a];
+        dims[2 + a] = inf[2 + a];
+    }
+    if (os) {
+        int32_t c;
+        if ((st = read_int_list(n, os, dims, MAX_RANK, &c, err)))
+            return st;
+        int fits = c == x->ndim;
+        for (int32_t d = 0; fits && d < c; d++) fits = dims[d] >= inf[d];
+        if (!fits || dims[0] != x->dims[0] || dims[1] != x->dims[1])
+            return node_fail(n, err, ST_SHAPE_MISMATCH, "output_shape must "
+                             "keep (n, c) and be at least %s",
+                             shape_str(inf, x->ndim, si, 96));
+    }
+    if ((st = tensor_alloc(out[0], x->dtype, x->ndim, dims, err)))
+        return st;
+    int size = dtype_size(x->dtype);
+    memset(out[0]->data, 0, (size_t)tensor_nbytes(out[0]));
+    int64_t idx[MAX_RANK];
+    for (int64_t i = 0; i < x->numel; i++) {
+        int64_t k = ((const int64_t *)ix->data)[i], dst = 0;
+        if (k < 0 || k >= inf_numel)
+            return node_fail(n, err, ST_BAD_REQUEST, "index %lld out of range "
+                             "for an unpooled tensor of %lld elements",
+                             (long long)k, (long long)inf_numel);
+        elem_unravel(k, inf, x->ndim, idx);
+        for (int32_t d = 0; d < x->ndim; d++) dst = dst * dims[d] + idx[d];
+        elem_copy(out[0], dst, x, i, size);
+    }
+    return ST_OK;
+}
