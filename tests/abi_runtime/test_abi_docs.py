@@ -41,7 +41,7 @@ def doc_model(tmp_path_factory) -> Path:
 def examples() -> list[tuple[str, str]]:
     """`request -> response` pairs of the plain blocks (on one line or two)."""
     text = "\n".join(blocks(""))
-    pairs = re.findall(r"^(\{.*?\})\s*(?:\n\s*)?-> (\{.*\})$", text, flags=re.M)
+    pairs = re.findall(r"^ *(\{.*?\})\s*(?:\n\s*)?-> (\{.*\})$", text, flags=re.M)
     return [(req, resp) for req, resp in pairs if "<" not in req]
 
 
