@@ -1,8 +1,8 @@
 """The Python host: run a packaged module through the ABI on wasmtime.
 
-    with wasmexport.load("model.wasm") as module:
-        y = module.run(x)                     # numpy in, numpy out
-        rc, text = module.request('{"input": [[1, 2]]}')   # the raw ABI
+with wasmexport.load("model.wasm") as module:
+    y = module.run(x)                     # numpy in, numpy out
+    rc, text = module.request('{"input": [[1, 2]]}')   # the raw ABI
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import wasmtime
 
-from ..errors import RuntimeABIError
+from ..errors import PackageError, RuntimeABIError
 from ..packager.embed import read_custom_sections
 from ..packager.signature import METADATA_SECTION, Metadata, TensorSpec, numpy_dtype
 
@@ -41,7 +41,10 @@ class WasmModel:
 
     def __init__(self, wasm: bytes | str | os.PathLike):
         data = Path(wasm).read_bytes() if isinstance(wasm, (str, os.PathLike)) else bytes(wasm)
-        sections = read_custom_sections(data)
+        try:
+            sections = read_custom_sections(data)
+        except PackageError as e:
+            raise RuntimeABIError(f"not a readable wasm module: {e}") from e
         if METADATA_SECTION not in sections:
             raise RuntimeABIError(
                 "the module has no 'wasmexport' metadata section: it was not packaged by "
@@ -53,14 +56,23 @@ class WasmModel:
         self._store.set_wasi(wasmtime.WasiConfig())
         linker = wasmtime.Linker(engine)
         linker.define_wasi()
-        module = wasmtime.Module(engine, data)
-        instance = linker.instantiate(self._store, module)
+        try:
+            module = wasmtime.Module(engine, data)
+            instance = linker.instantiate(self._store, module)
+        except wasmtime.WasmtimeError as e:
+            raise RuntimeABIError(f"cannot instantiate the module: {e}") from e
         exports = instance.exports(self._store)
         self._memory = exports["memory"]
         self._fn = {
             name: exports[name]
-            for name in ("_start", "malloc_buffer", "free_buffer", "pred", "get_out_loc",
-                         "get_out_len")  # fmt: skip
+            for name in (
+                "_start",
+                "malloc_buffer",
+                "free_buffer",
+                "pred",
+                "get_out_loc",
+                "get_out_len",
+            )  # fmt: skip
         }
         self._fn["_start"](self._store)
         self._closed = False
@@ -134,8 +146,10 @@ class WasmModel:
             if missing:
                 raise KeyError(f"missing inputs {missing}")
             values = [inputs[s.name] for s in specs]
-        elif isinstance(inputs, Sequence) and not isinstance(inputs, (str, bytes)) and (
-            len(specs) > 1 or (inputs and isinstance(inputs[0], np.ndarray))
+        elif (
+            isinstance(inputs, Sequence)
+            and not isinstance(inputs, (str, bytes))
+            and (len(specs) > 1 or (inputs and isinstance(inputs[0], np.ndarray)))
         ):
             values = list(inputs)
         else:
@@ -143,12 +157,14 @@ class WasmModel:
         if len(values) != len(specs):
             raise ValueError(f"the model takes {len(specs)} inputs, got {len(values)}")
         arrays = []
-        for spec, value in zip(specs, values):
+        for spec, value in zip(specs, values, strict=True):
             a = np.asarray(value)
             want = numpy_dtype(spec.dtype)
             if a.dtype != want:
                 if not np.can_cast(a.dtype, want, casting="same_kind"):
-                    raise TypeError(f"input {spec.name!r}: expected {spec.dtype}, got {a.dtype}")
+                    raise TypeError(
+                        f"input {spec.name!r}: expected {spec.dtype}, got {a.dtype}"
+                    )
                 a = a.astype(want)
             # C order, little-endian (np.ascontiguousarray would turn a scalar into 1-D)
             arrays.append(np.asarray(a, dtype=a.dtype.newbyteorder("<"), order="C"))
@@ -159,7 +175,10 @@ class WasmModel:
         if len(self.outputs) == 1:
             out = [out]
         if not raw:
-            return [np.asarray(v, dtype=numpy_dtype(s.dtype)) for s, v in zip(self.outputs, out)]
+            return [
+                np.asarray(v, dtype=numpy_dtype(s.dtype))
+                for s, v in zip(self.outputs, out, strict=True)
+            ]
         shapes = [response["shape"]] if "shape" in response else response["shapes"]
         dtypes = response["dtype"] if "dtype" in response else response["dtypes"]
         dtypes = [dtypes] if isinstance(dtypes, str) else dtypes
@@ -167,7 +186,7 @@ class WasmModel:
             np.frombuffer(base64.b64decode(b), dtype=np.dtype(d).newbyteorder("<"))
             .reshape(shape)
             .astype(d)
-            for b, shape, d in zip(out, shapes, dtypes)
+            for b, shape, d in zip(out, shapes, dtypes, strict=True)
         ]
 
     def close(self) -> None:

@@ -49,7 +49,9 @@ def _evaluate(node: onnx.NodeProto, inputs: dict[str, np.ndarray], opsets) -> li
 def fold_constants(model: onnx.ModelProto) -> onnx.ModelProto:
     """Return a copy of model with constant subgraphs replaced by initializers."""
     graph = model.graph
-    known: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    known: dict[str, np.ndarray] = {
+        t.name: numpy_helper.to_array(t) for t in graph.initializer
+    }
     shapes = {vi.name: vi.type for vi in (*graph.input, *graph.value_info)}
     graph_outputs = {o.name for o in graph.output}
     kept: list[onnx.NodeProto] = []
@@ -77,7 +79,7 @@ def fold_constants(model: onnx.ModelProto) -> onnx.ModelProto:
         if any(np.asarray(r).size > MAX_FOLDED_ELEMENTS for r in results):
             kept.append(node)
             continue
-        for name, value in zip(node.output, results):
+        for name, value in zip(node.output, results, strict=True):
             if name:
                 known[name] = folded[name] = np.asarray(value)
         logger.debug("folded %s (%s)", node.name, node.op_type)

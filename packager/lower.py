@@ -17,6 +17,8 @@ from onnx import numpy_helper
 
 from ..errors import PackageError, UnsupportedOpError
 from .fold import fold_constants
+from .fuse import fuse
+from .pack import pack_weights
 from .plan_format import (
     ATTR_FLOAT,
     ATTR_FLOATS,
@@ -40,6 +42,28 @@ logger = logging.getLogger(__name__)
 
 ALLOWED_DOMAINS = ("", "ai.onnx", "ai.onnx.ml")
 _AP = onnx.AttributeProto
+# TensorProto data types the runtime stores (FLOAT .. UINT64); bfloat16, complex, float8
+# and 4-bit types are refused at export rather than at load.
+RUNTIME_DTYPES = frozenset(range(1, 14))
+
+
+def _check_dtype(dtype: int, what: str, node: onnx.NodeProto | None = None) -> None:
+    """Refuse a value whose dtype the runtime cannot hold (0 means not inferred)."""
+    if dtype == 0 or dtype in RUNTIME_DTYPES:
+        return
+    name = (
+        onnx.TensorProto.DataType.Name(dtype)
+        if dtype in onnx.TensorProto.DataType.values()
+        else str(dtype)
+    )
+    where = f"node {node.name!r} ({node.op_type}): " if node is not None else ""
+    raise UnsupportedOpError(
+        f"Cannot package {where}{what} has dtype {name}, which the runtime does not "
+        "support (supported: float32, float64, float16, int8..int64, uint8..uint64, bool, "
+        "string). Cast it in the model before exporting.",
+        node=node.name if node is not None else "",
+        op_type=node.op_type if node is not None else "",
+    )
 
 
 def opset_of(onnx_model: onnx.ModelProto, domain: str) -> int:
@@ -178,8 +202,11 @@ def lower(onnx_model: onnx.ModelProto) -> tuple[PlanBuilder, onnx.ModelProto]:
     """
     # step 1: prepare (inline, fold, infer) and check
     model = _prepare(onnx_model)
-    check_ops(model)
-    graph = model.graph
+    # fused and packed for the runtime only; `model` stays plain ONNX for the caller.
+    # Checked after fusion: a Relu or Clip fused into a product needs no kernel of its own.
+    runnable = pack_weights(fuse(model))
+    check_ops(runnable)
+    graph = runnable.graph
     plan = PlanBuilder()
     index: dict[str, int] = {}
 
@@ -196,11 +223,13 @@ def lower(onnx_model: onnx.ModelProto) -> tuple[PlanBuilder, onnx.ModelProto]:
         if not inp.type.HasField("tensor_type"):
             raise PackageError(f"graph input {inp.name!r}: only tensor inputs are supported")
         dtype = inp.type.tensor_type.elem_type
+        _check_dtype(dtype, f"graph input {inp.name!r}")
         index[inp.name] = plan.add_value(
             PlanValue(inp.name, dtype, ValueKind.INPUT, _dims_of(inp.type))
         )
         plan.main.inputs.append(index[inp.name])
     for init in graph.initializer:
+        _check_dtype(init.data_type, f"initializer {init.name!r}")
         add_constant(init.name, init.data_type, numpy_helper.to_array(init))
 
     # step 3: nodes; Constant nodes become constants
@@ -228,6 +257,7 @@ def lower(onnx_model: onnx.ModelProto) -> tuple[PlanBuilder, onnx.ModelProto]:
                 raise PackageError(f"value {name!r} is written twice (node {node.name!r})")
             type_proto = shapes.get(name)
             dtype = type_proto.tensor_type.elem_type if type_proto is not None else 0
+            _check_dtype(dtype, f"output {name!r}", node)
             dims = _dims_of(type_proto) if type_proto is not None else None
             index[name] = plan.add_value(
                 PlanValue(name, dtype or onnx.TensorProto.FLOAT, ValueKind.ACTIVATION, dims)

@@ -74,7 +74,9 @@ class Metadata:
         raw = json.loads(data)
         for key in ("inputs", "outputs"):
             raw[key] = [
-                TensorSpec(s["name"], s["dtype"], None if s["shape"] is None else tuple(s["shape"]))
+                TensorSpec(
+                    s["name"], s["dtype"], None if s["shape"] is None else tuple(s["shape"])
+                )
                 for s in raw[key]
             ]
         known = cls.__dataclass_fields__

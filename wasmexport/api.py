@@ -13,8 +13,8 @@ import onnx
 from .abi_runtime.host import WasmModel, load
 from .packager.package import package
 from .packager.signature import Metadata
-from .verify import DEFAULT_ATOL, DEFAULT_RTOL, VerifyReport
-from .verify import verify as _verify_module
+from .verifier import DEFAULT_ATOL, DEFAULT_RTOL, VerifyReport
+from .verifier import verify as _verify_module
 
 __all__ = ["ExportResult", "export_wasm", "load", "verify"]
 

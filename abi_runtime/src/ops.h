@@ -39,10 +39,11 @@ typedef Status (*OpPrepare)(const Model *m, Node *n, Err *err);
     OP(Identity, op_identity, NULL, 1, 1, 1, 1)    /* y = x */                \
     OP(Dropout, op_identity, NULL, 1, 3, 1, 2)     /* inference: y = x */     \
     /* matrix products (ops_matmul.c) */                                    \
-    OP(MatMul, op_matmul, NULL, 2, 2, 1, 1)  /* numpy matmul, broadcast */    \
+    OP(MatMul, op_matmul, prep_matmul, 2, 2, 1, 1) /* numpy matmul, bcast */  \
     OP(Gemm, op_gemm, prep_gemm, 2, 3, 1, 1) /* a*op(A)op(B) + b*C */         \
     /* convolution (ops_conv.c) */                                          \
-    OP(Conv, op_conv, prep_conv, 2, 3, 1, 1) /* 2-D NCHW cross-correlation */ \
+    OP(Conv, op_conv_dispatch, prep_conv_dispatch, 2, 3, 1, 1)                \
+                      /* NC(D)HW cross-correlation; 3-D in ops_convt.c */   \
     /* normalisation and reductions (ops_reduce.c) */                       \
     OP(Softmax, op_softmax, prep_softmax, 1, 1, 1, 1) /* e^x / sum e^x */     \
     OP(LogSoftmax, op_softmax, prep_softmax, 1, 1, 1, 1) /* log softmax */    \
@@ -60,7 +61,48 @@ typedef Status (*OpPrepare)(const Model *m, Node *n, Err *err);
     OP(Slice, op_slice, NULL, 1, 5, 1, 1)      /* strided sub-tensor */       \
     OP(Cast, op_cast, NULL, 1, 1, 1, 1)        /* convert dtype */            \
     OP(ConstantOfShape, op_constant_of_shape, prep_constant_of_shape, 1, 1, 1, 1)               \
-                                               /* fill a shape with value */
+                                               /* fill a shape with value */ \
+    /* indexing and replication (ops_index.c, ops_pad.c) */                 \
+    OP(Expand, op_expand, NULL, 2, 2, 1, 1)   /* broadcast to a shape */      \
+    OP(Tile, op_tile, NULL, 2, 2, 1, 1)       /* repeat along each axis */    \
+    OP(Split, op_split, NULL, 1, 2, 1, MAX_NODE_IO) /* pieces along axis */   \
+    OP(Pad, op_pad, prep_pad, 1, 4, 1, 1)     /* constant/reflect/edge/wrap */\
+    OP(Range, op_range, NULL, 3, 3, 1, 1)     /* start, start+delta, ... */   \
+    OP(OneHot, op_one_hot, NULL, 3, 3, 1, 1)  /* one-hot along axis */        \
+    OP(NonZero, op_non_zero, NULL, 1, 1, 1, 1) /* coords of x != 0 */         \
+    OP(GatherElements, op_gather_elements, NULL, 2, 2, 1, 1)                  \
+                                 /* y[i] = x[i with axis <- indices[i]] */    \
+    OP(GatherND, op_gather_nd, NULL, 2, 2, 1, 1) /* x[index tuples] */        \
+    OP(ScatterElements, op_scatter_elements, prep_scatter, 3, 3, 1, 1)        \
+                         /* y = x; y[i with axis <- indices[i]] op= u[i] */   \
+    OP(Scatter, op_scatter_elements, prep_scatter, 3, 3, 1, 1)                \
+                                     /* opset 9-10 ScatterElements */         \
+    OP(ScatterND, op_scatter_nd, prep_scatter, 3, 3, 1, 1)                    \
+                                     /* y = x; y[index tuples] op= u */       \
+    OP(Trilu, op_trilu, NULL, 1, 2, 1, 1)     /* upper/lower triangle */      \
+    OP(EyeLike, op_eye_like, NULL, 1, 1, 1, 1) /* ones on diagonal k */       \
+    OP(Size, op_size, NULL, 1, 1, 1, 1)       /* numel as int64 scalar */     \
+    OP(SpaceToDepth, op_space_to_depth, NULL, 1, 1, 1, 1)                     \
+                                     /* (n,c,h*b,w*b)->(n,c*b*b,h,w) */       \
+    OP(Compress, op_compress, NULL, 2, 2, 1, 1) /* keep where condition */    \
+    OP(ReverseSequence, op_reverse_sequence, NULL, 2, 2, 1, 1)                \
+                                     /* reverse each sequence's prefix */     \
+    OP(Unique, op_unique, NULL, 1, 1, 1, 4)   /* unique values or slices */   \
+    OP(CenterCropPad, op_center_crop_pad, NULL, 2, 2, 1, 1)                   \
+                                     /* centre crop or zero pad */            \
+    /* pooling, 1-D to 3-D (ops_pool.c) */                                  \
+    OP(MaxPool, op_pool, prep_pool, 1, 1, 1, 2) /* window max, indices */     \
+    OP(AveragePool, op_pool, prep_pool, 1, 1, 1, 1) /* window mean */         \
+    OP(LpPool, op_pool, prep_pool, 1, 1, 1, 1) /* (sum |x|^p)^(1/p) */        \
+    OP(GlobalMaxPool, op_pool, prep_pool, 1, 1, 1, 1) /* max per plane */     \
+    OP(GlobalAveragePool, op_pool, prep_pool, 1, 1, 1, 1) /* mean / plane */  \
+    OP(GlobalLpPool, op_pool, prep_pool, 1, 1, 1, 1) /* Lp norm per plane */ \
+    /* transposed and 3-D convolution (ops_convt.c) */                      \
+    OP(ConvTranspose, op_conv_transpose, prep_conv_transpose, 2, 3, 1, 1)     \
+                      /* gradient of Conv: scatter x through w, + b */ \
+    /* resizing (ops_resize.c) */                                           \
+    OP(Resize, op_resize, prep_resize, 1, 4, 1, 1) /* nearest/linear/cubic */ \
+    OP(Upsample, op_resize, prep_resize, 1, 2, 1, 1) /* Resize, asymmetric */
 
 typedef enum {
 #define OP_ENUM(name, run, prep, in_lo, in_hi, out_lo, out_hi) OP_##name,
@@ -87,10 +129,23 @@ Status op_prepare(const Model *m, Node *n, Err *err);
 OP_LIST(OP_DECL)
 #undef OP_DECL
 Status prep_gemm(const Model *m, Node *n, Err *err);
+Status prep_matmul(const Model *m, Node *n, Err *err); /* fused bias */
 Status prep_conv(const Model *m, Node *n, Err *err);
 Status prep_softmax(const Model *m, Node *n, Err *err);
 Status prep_depth_to_space(const Model *m, Node *n, Err *err);
 Status prep_constant_of_shape(const Model *m, Node *n, Err *err);
+/* indexing and replication (ops_index.c, ops_pad.c) */
+Status prep_pad(const Model *m, Node *n, Err *err);
+Status prep_scatter(const Model *m, Node *n, Err *err);
+/* pooling (ops_pool.c) */
+Status prep_pool(const Model *m, Node *n, Err *err);
+/* transposed and 3-D convolution (ops_convt.c): Conv dispatches here for
+   rank-5 weights and to op_conv / prep_conv otherwise */
+Status prep_conv_transpose(const Model *m, Node *n, Err *err);
+Status prep_conv_dispatch(const Model *m, Node *n, Err *err);
+Status op_conv(const Node *n, Tensor *const *in, Tensor *const *out, Err *e);
+/* resizing (ops_resize.c) */
+Status prep_resize(const Model *m, Node *n, Err *err);
 
 /* Helpers shared by kernels (ops_common.c). */
 
@@ -109,5 +164,11 @@ Status read_int_list(const Node *n, const Tensor *t, int64_t *v, int32_t cap,
 Status int_list_arg(const Node *n, Tensor *const *in, int input_index,
                     const char *attr, int64_t *v, int32_t cap,
                     int32_t *count, int *present, Err *err);
+
+/* Y (dims[0..ndim), allocated) = x read at sum(index_i * src_strides_i),
+   elements of size bytes; up to 2 * MAX_RANK axes (ops_index.c). */
+Status ix_strided_copy(const void *x, int size, Tensor *y,
+                       const int64_t *src_strides, int32_t ndim,
+                       const int64_t *dims);
 
 #endif

@@ -1,0 +1,247 @@
+/*
+ * ops_pool.c: MaxPool (with the optional Indices output), AveragePool,
+ * LpPool and their Global forms over 1, 2 or 3 spatial axes (N, C, ...).
+ *
+ * One N-D kernel serves them all: for each output position it walks the
+ * (dilated) window and combines the elements that fall inside the input.
+ * Values are computed in double and stored in the input's dtype, so every
+ * dtype the spec allows (float16/32/64, int8, uint8) comes out exact or
+ * correctly rounded.
+ */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops_elem.h"
+
+#define POOL_MAX_SPATIAL 3
+
+typedef enum { POOL_MAX, POOL_AVG, POOL_LP } PoolKind;
+typedef enum { AP_NOTSET, AP_SAME_UPPER, AP_SAME_LOWER, AP_VALID } AutoPad;
+
+typedef struct {
+    int kind;           /* PoolKind */
+    int global;         /* Global*Pool: the window is the whole input */
+    int spatial;        /* spatial axes; 0 until known for global pools */
+    int64_t kernel[POOL_MAX_SPATIAL], stride[POOL_MAX_SPATIAL];
+    int64_t dilation[POOL_MAX_SPATIAL];
+    int64_t pad_begin[POOL_MAX_SPATIAL], pad_end[POOL_MAX_SPATIAL];
+    int auto_pad;       /* AutoPad */
+    int ceil_mode;
+    int count_include_pad;
+    int storage_order;  /* MaxPool Indices: 0 row-major, 1 column-major */
+    double p;           /* LpPool exponent */
+} PoolParams;
+
+/* Read an INTS attribute of exactly want values into v (if present). */
+static Status pool_ints(const Node *n, const char *name, int64_t *v, int want,
+                        Err *err)
+{
+    const Attr *a = node_attr(n, name);
+    if (!a)
+        return ST_OK;
+    if (a->type != AT_INTS || a->count != want)
+        return node_fail(n, err, ST_UNSUPPORTED_OP, "attribute '%s' must list "
+                         "%d integers, got %d", name, want, (int)a->count);
+    for (int i = 0; i < want; i++)
+        v[i] = attr_ints_at(a, i);
+    return ST_OK;
+}
+
+/* Read and check the attributes of every pooling op once, at load. */
+Status prep_pool(const Model *m, Node *n, Err *err)
+{
+    (void)m;
+    PoolParams *p = calloc(1, sizeof *p);
+    if (!p)
+        return fail(err, ST_OOM, "model: out of memory");
+    n->params = p;
+    const char *t = n->op_type;
+    p->kind = strstr(t, "MaxPool") ? POOL_MAX : strstr(t, "AveragePool")
+            ? POOL_AVG : POOL_LP;
+    p->global = !strncmp(t, "Global", 6);
+    p->p = 2.0;
+    const Attr *pa = node_attr(n, "p");
+    if (pa)
+        p->p = pa->type == AT_INT ? (double)attr_ints_at(pa, 0)
+             : pa->type == AT_FLOAT ? attr_floats_at(pa, 0) : 0.0;
+    if (p->kind == POOL_LP && !(p->p > 0))
+        return node_fail(n, err, ST_UNSUPPORTED_OP, "p must be > 0");
+    if (p->global)
+        return ST_OK;
+
+    const Attr *k = node_attr(n, "kernel_shape");
+    if (!k || k->type != AT_INTS || k->count < 1 || k->count > POOL_MAX_SPATIAL)
+        return node_fail(n, err, ST_UNSUPPORTED_OP, "kernel_shape must list 1 "
+                         "to %d sizes", POOL_MAX_SPATIAL);
+    int s = p->spatial = k->count;
+    int64_t pads[2 * POOL_MAX_SPATIAL] = {0};
+    for (int i = 0; i < s; i++) {
+        p->kernel[i] = attr_ints_at(k, i);
+        p->stride[i] = p->dilation[i] = 1;
+    }
+    Status st;
+    if ((st = pool_ints(n, "strides", p->stride, s, err)) ||
+        (st = pool_ints(n, "dilations", p->dilation, s, err)) ||
+        (st = pool_ints(n, "pads", pads, 2 * s, err)))
+        return st;
+    for (int i = 0; i < s; i++) {
+        p->pad_begin[i] = pads[i];
+        p->pad_end[i] = pads[s + i];
+        if (p->kernel[i] < 1 || p->stride[i] < 1 || p->dilation[i] < 1 ||
+            pads[i] < 0 || pads[s + i] < 0 || p->kernel[i] > 1 << 20 ||
+            p->stride[i] > 1 << 20 || p->dilation[i] > 1 << 20 ||
+            pads[i] > 1 << 20 || pads[s + i] > 1 << 20)
+            return node_fail(n, err, ST_UNSUPPORTED_OP, "kernel_shape, strides "
+                             "and dilations must be >= 1 and pads >= 0");
+        if (pads[i] >= p->kernel[i] * p->dilation[i] ||
+            pads[s + i] >= p->kernel[i] * p->dilation[i])
+            return node_fail(n, err, ST_UNSUPPORTED_OP, "pads must be smaller "
+                             "than the kernel");
+    }
+    const char *ap = attr_string(n, "auto_pad", "NOTSET");
+    p->auto_pad = !strcmp(ap, "NOTSET") ? AP_NOTSET
+                : !strcmp(ap, "SAME_UPPER") ? AP_SAME_UPPER
+                : !strcmp(ap, "SAME_LOWER") ? AP_SAME_LOWER
+                : !strcmp(ap, "VALID") ? AP_VALID : -1;
+    if (p->auto_pad < 0)
+        return node_fail(n, err, ST_UNSUPPORTED_OP, "auto_pad '%s' is not one "
+                         "of NOTSET, SAME_UPPER, SAME_LOWER, VALID", ap);
+    p->ceil_mode = attr_int(n, "ceil_mode", 0) != 0;
+    p->count_include_pad = attr_int(n, "count_include_pad", 0) != 0;
+    p->storage_order = attr_int(n, "storage_order", 0) != 0;
+    return ST_OK;
+}
+
+/* Output size along one axis and the effective leading pad. */
+static int64_t pool_out_size(const PoolParams *p, int a, int64_t in,
+                             int64_t *pb, int64_t *pe)
+{
+    int64_t span = (p->kernel[a] - 1) * p->dilation[a] + 1, st = p->stride[a];
+    if (p->auto_pad == AP_SAME_UPPER || p->auto_pad == AP_SAME_LOWER) {
+        int64_t out = (in + st - 1) / st;
+        int64_t total = (out - 1) * st + span - in;
+        total = total > 0 ? total : 0;
+        *pb = p->auto_pad == AP_SAME_UPPER ? total / 2 : total - total / 2;
+        *pe = total - *pb;
+        return out;
+    }
+    *pb = p->auto_pad == AP_VALID ? 0 : p->pad_begin[a];
+    *pe = p->auto_pad == AP_VALID ? 0 : p->pad_end[a];
+    int64_t room = in + *pb + *pe - span;
+    if (room < 0)
+        return -1;
+    if (!p->ceil_mode)
+        return room / st + 1;
+    int64_t out = (room + st - 1) / st + 1;
+    /* the last window must start inside the input or its leading pad */
+    if ((out - 1) * st >= in + *pb)
+        out--;
+    return out;
+}
+
+/* Y (n, c, o...) = pool of X (n, c, i...); Indices (MaxPool) as int64. */
+Status op_pool(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
+{
+    const PoolParams *pp = n->params;
+    PoolParams p = *pp;
+    const Tensor *x = in[0];
+    char sx[96];
+    int s = x->ndim - 2;
+    int ok = elem_is_float(x->dtype) ||
+             (p.kind == POOL_MAX && (x->dtype == DT_INT8 || x->dtype == DT_UINT8));
+    if (!ok)
+        return node_fail(n, err, ST_UNSUPPORTED_OP, "input is %s, expected a "
+                         "float type%s", dtype_name(x->dtype),
+                         p.kind == POOL_MAX ? ", int8 or uint8" : "");
+    if (s < 1 || s > POOL_MAX_SPATIAL || (!p.global && s != p.spatial))
+        return node_fail(n, err, ST_SHAPE_MISMATCH, "expected (n, c) and %d "
+                         "spatial axes, got %s", p.global ? POOL_MAX_SPATIAL
+                         : p.spatial, shape_str(x->dims, x->ndim, sx, 96));
+
+    /* step 1: geometry */
+    if (p.global) {
+        for (int a = 0; a < s; a++) {
+            p.kernel[a] = x->dims[2 + a];
+            p.stride[a] = p.dilation[a] = 1;
+        }
+        p.spatial = s;
+    }
+    int64_t dims[MAX_RANK] = {x->dims[0], x->dims[1]}, pb[POOL_MAX_SPATIAL],
+            pe[POOL_MAX_SPATIAL];
+    for (int a = 0; a < s; a++) {
+        dims[2 + a] = pool_out_size(&p, a, x->dims[2 + a], &pb[a], &pe[a]);
+        if (dims[2 + a] < 1 && x->dims[2 + a] > 0)
+            return node_fail(n, err, ST_SHAPE_MISMATCH, "input %s is smaller "
+                             "than the window", shape_str(x->dims, x->ndim, sx, 96));
+        if (dims[2 + a] < 0) dims[2 + a] = 0;
+    }
+    Status st = tensor_alloc(out[0], x->dtype, x->ndim, dims, err);
+    Tensor *ind = n->n_out > 1 ? out[1] : NULL;
+    if (st == ST_OK && ind)
+        st = tensor_alloc(ind, DT_INT64, x->ndim, dims, err);
+    if (st != ST_OK)
+        return st;
+
+    /* step 2: each (n, c) plane, each output position, each window cell */
+    int64_t planes = x->dims[0] * x->dims[1], in_plane = 1, out_plane = 1;
+    int64_t wsize = 1;
+    for (int a = 0; a < s; a++) {
+        in_plane *= x->dims[2 + a];
+        out_plane *= dims[2 + a];
+        wsize *= p.kernel[a];
+    }
+    for (int64_t pl = 0; pl < planes; pl++)
+        for (int64_t o = 0; o < out_plane; o++) {
+            int64_t oi[POOL_MAX_SPATIAL], wi[POOL_MAX_SPATIAL];
+            elem_unravel(o, dims + 2, s, oi);
+            double acc = p.kind == POOL_MAX ? -INFINITY : 0.0;
+            int64_t cnt = 0, best = -1;
+            for (int64_t w = 0; w < wsize; w++) {
+                elem_unravel(w, p.kernel, s, wi);
+                int64_t off = 0;
+                int inside = 1, in_pad = 1;
+                for (int a = 0; a < s; a++) {
+                    int64_t c = oi[a] * p.stride[a] - pb[a] + wi[a] * p.dilation[a];
+                    int64_t len = x->dims[2 + a];
+                    inside &= c >= 0 && c < len;
+                    in_pad &= c >= -pb[a] && c < len + pe[a];
+                    off = off * len + c;
+                }
+                if (!inside) {
+                    cnt += p.count_include_pad && in_pad;
+                    continue;
+                }
+                double v = elem_get(x, pl * in_plane + off);
+                cnt++;
+                if (p.kind == POOL_MAX) {
+                    if (best < 0 || v > acc) {
+                        acc = v;
+                        best = off;
+                    }
+                } else if (p.kind == POOL_AVG) {
+                    acc += v;
+                } else {
+                    acc += pow(fabs(v), p.p);
+                }
+            }
+            double y = p.kind == POOL_MAX ? acc
+                     : p.kind == POOL_AVG ? (cnt ? acc / (double)cnt : NAN)
+                     : pow(acc, 1.0 / p.p);
+            elem_set(out[0], pl * out_plane + o, y);
+            if (ind) {
+                int64_t idx = best < 0 ? 0 : best;
+                if (p.storage_order && best >= 0) {
+                    /* column-major within the plane */
+                    int64_t ci[POOL_MAX_SPATIAL];
+                    elem_unravel(best, x->dims + 2, s, ci);
+                    idx = 0;
+                    for (int a = s - 1; a >= 0; a--)
+                        idx = idx * x->dims[2 + a] + ci[a];
+                }
+                ((int64_t *)ind->data)[pl * out_plane + o] = pl * in_plane + idx;
+            }
+        }
+    return ST_OK;
+}
