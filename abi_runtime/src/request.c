@@ -23,6 +23,7 @@ enum { FORM_JSON = 0, FORM_RAW = 1, FORM_PB = 2 };
 typedef struct {
     Span input, type, shape, shapes, output_type;
     int has_input, has_type, has_shape, has_shapes, has_output_type;
+    int type_alias, output_type_alias; /* set from inputType / outputType */
 } Fields;
 
 /* Format the declared shape of v, symbols by name: "(batch, 1, 224)". */
@@ -453,11 +454,20 @@ static Status read_fields(Json *j, Fields *f)
         Span *span = NULL;
         int *has = NULL;
         if (!strcmp(key, "input")) span = &f->input, has = &f->has_input;
-        else if (!strcmp(key, "type")) span = &f->type, has = &f->has_type;
+        else if (!strcmp(key, "type"))
+            span = &f->type, has = &f->has_type, f->type_alias = 0;
         else if (!strcmp(key, "shape")) span = &f->shape, has = &f->has_shape;
         else if (!strcmp(key, "shapes")) span = &f->shapes, has = &f->has_shapes;
         else if (!strcmp(key, "output_type"))
-            span = &f->output_type, has = &f->has_output_type;
+            span = &f->output_type, has = &f->has_output_type,
+            f->output_type_alias = 0;
+        /* aliases documented for the older ABI; "type" / "output_type" win */
+        else if (!strcmp(key, "inputType") && (!f->has_type || f->type_alias))
+            span = &f->type, has = &f->has_type, f->type_alias = 1;
+        else if (!strcmp(key, "outputType") &&
+                 (!f->has_output_type || f->output_type_alias))
+            span = &f->output_type, has = &f->has_output_type,
+            f->output_type_alias = 1;
         const char *start = j->p;
         if ((st = json_skip(j, 1)))
             return st;

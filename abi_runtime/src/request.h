@@ -10,6 +10,7 @@
  *   {"input": "<b64>", "type": "pb"}  a serialised ONNX TensorProto (also
  *                                     the default for a bare base64 string)
  *   "output_type": "raw" | "pb"       answer in base64 instead of lists
+ *   "inputType" / "outputType"        aliases of "type" / "output_type"
  */
 #ifndef WX_REQUEST_H
 #define WX_REQUEST_H

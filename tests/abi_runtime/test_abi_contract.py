@@ -272,3 +272,22 @@ def test_contract_memory_flat_over_10000_calls(mlp_wasm, gather_wasm):
             rcs.append(m.ask(encoded[i % len(encoded)])[0])
         assert m.pages() == pages, f"memory grew from {pages} to {m.pages()} pages"
         assert rcs.count(0) >= 5000 // len(encoded) * 2
+
+
+def test_contract_older_type_keys_are_aliases(mlp_wasm):
+    """inputType / outputType, documented for the older ABI, mean type / output_type; the
+    current keys win whatever the order."""
+    m = Raw(mlp_wasm)
+    want = np.tanh(X @ W)
+    rc, response = m.ask(
+        json.dumps({"input": b64(X), "inputType": "raw", "outputType": "raw"})
+    )
+    assert rc == 0 and response["shape"] == [1, 3]
+    y = np.frombuffer(base64.b64decode(response["output"]), np.float32).reshape(1, 3)
+    np.testing.assert_allclose(y, want, rtol=1e-6, atol=1e-6)
+    for text in ('{"type": "json", "input": [[1, 2, 3, 4]], "inputType": "raw"}',
+                 '{"inputType": "raw", "outputType": "pb", "input": [[1, 2, 3, 4]], '
+                 '"type": "json", "output_type": "json"}'):  # fmt: skip
+        rc, response = m.ask(text)
+        assert rc == 0
+        np.testing.assert_allclose(response["output"], want, rtol=1e-6, atol=1e-6)
