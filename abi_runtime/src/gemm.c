@@ -1,5 +1,5 @@
 /*
- * gemm.c: packed single-precision GEMM with a 6x8 micro-kernel.
+ * gemm.c: packed single-precision GEMM with a 4x12 micro-kernel.
  *
  * Loop nest (outermost first), sized for a 32 KB L1 and a ~1 MB L2:
  *   1. blocks of nc columns of B, packed once (or read pre-packed)
@@ -20,6 +20,9 @@
 
 #define GEMM_KC 256                   /* rows of k per block */
 #define GEMM_B_BLOCK_FLOATS (64 * 1024) /* nc * kc: the B block in L2 */
+
+_Static_assert(GEMM_MR == 4, "the SIMD micro-kernel broadcasts 4 lanes of A");
+_Static_assert(GEMM_NR % 4 == 0, "B panels are whole vectors");
 
 Epilogue gemm_no_epilogue(void)
 {
@@ -119,75 +122,90 @@ static void kernel(int64_t k, const float *a, const float *b, const Tile *t)
 }
 #else
 /* SIMD128 micro-kernel: same contract as the reference above. Twelve
-   accumulators, two B vectors and one broadcast A value fit the sixteen
-   vector registers of x86-64 and arm64 hosts. */
+   accumulators (4 rows x 3 vectors), three B vectors and the A vector fit
+   the sixteen vector registers of x86-64 hosts; the loops are unrolled,
+   so acc lives in registers. Measured on wasmtime: 4x12 with lane
+   broadcasts beats 6x8 and 8x8 with load-and-splat by ~30%. */
 static void kernel(int64_t k, const float *a, const float *b, const Tile *t)
 {
-    v128_t c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+    enum { NV = GEMM_NR / 4 };
+    v128_t acc[GEMM_MR][NV];
     int full = t->rows == GEMM_MR && t->cols == GEMM_NR;
     if (full && !t->first) {
-        const float *c = t->c;
-        int64_t l = t->ldc;
-        c00 = v128_load(c); c01 = v128_load(c + 4);
-        c10 = v128_load(c + l); c11 = v128_load(c + l + 4);
-        c20 = v128_load(c + 2 * l); c21 = v128_load(c + 2 * l + 4);
-        c30 = v128_load(c + 3 * l); c31 = v128_load(c + 3 * l + 4);
-        c40 = v128_load(c + 4 * l); c41 = v128_load(c + 4 * l + 4);
-        c50 = v128_load(c + 5 * l); c51 = v128_load(c + 5 * l + 4);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < GEMM_MR; r++)
+#pragma clang loop unroll(full)
+            for (int v = 0; v < NV; v++)
+                acc[r][v] = v128_load(t->c + r * t->ldc + 4 * v);
+    } else if (t->first && (!t->bias_col || t->cols == GEMM_NR)) {
+        /* bias by row (splat) plus bias by column (vectors) */
+        v128_t bc[NV];
+#pragma clang loop unroll(full)
+        for (int v = 0; v < NV; v++)
+            bc[v] = t->bias_col ? v128_load(t->bias_col + 4 * v) : f32x4_splat(0.0f);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < GEMM_MR; r++) {
+            v128_t br = f32x4_splat(t->bias_row && r < t->rows ? t->bias_row[r] : 0.0f);
+#pragma clang loop unroll(full)
+            for (int v = 0; v < NV; v++)
+                acc[r][v] = f32x4_add(br, bc[v]);
+        }
     } else {
+        /* edge tiles: element by element */
         float init[GEMM_MR * GEMM_NR];
         for (int r = 0; r < GEMM_MR; r++)
             for (int j = 0; j < GEMM_NR; j++)
                 init[r * GEMM_NR + j] = tile_init(t, r, j);
-        c00 = v128_load(init); c01 = v128_load(init + 4);
-        c10 = v128_load(init + 8); c11 = v128_load(init + 12);
-        c20 = v128_load(init + 16); c21 = v128_load(init + 20);
-        c30 = v128_load(init + 24); c31 = v128_load(init + 28);
-        c40 = v128_load(init + 32); c41 = v128_load(init + 36);
-        c50 = v128_load(init + 40); c51 = v128_load(init + 44);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < GEMM_MR; r++)
+#pragma clang loop unroll(full)
+            for (int v = 0; v < NV; v++)
+                acc[r][v] = v128_load(init + r * GEMM_NR + 4 * v);
     }
+    /* one vector load of A and a lane broadcast per row: cheaper on
+       wasmtime than a load-and-splat per row */
     for (int64_t p = 0; p < k; p++, a += GEMM_MR, b += GEMM_NR) {
-        v128_t b0 = v128_load(b), b1 = v128_load(b + 4), av;
-        av = f32x4_load_splat(a);
-        c00 = f32x4_madd(av, b0, c00); c01 = f32x4_madd(av, b1, c01);
-        av = f32x4_load_splat(a + 1);
-        c10 = f32x4_madd(av, b0, c10); c11 = f32x4_madd(av, b1, c11);
-        av = f32x4_load_splat(a + 2);
-        c20 = f32x4_madd(av, b0, c20); c21 = f32x4_madd(av, b1, c21);
-        av = f32x4_load_splat(a + 3);
-        c30 = f32x4_madd(av, b0, c30); c31 = f32x4_madd(av, b1, c31);
-        av = f32x4_load_splat(a + 4);
-        c40 = f32x4_madd(av, b0, c40); c41 = f32x4_madd(av, b1, c41);
-        av = f32x4_load_splat(a + 5);
-        c50 = f32x4_madd(av, b0, c50); c51 = f32x4_madd(av, b1, c51);
+        v128_t bv[NV];
+#pragma clang loop unroll(full)
+        for (int v = 0; v < NV; v++)
+            bv[v] = v128_load(b + 4 * v);
+        v128_t a4 = v128_load(a);
+        v128_t s0 = lane_splat(a4, 0), s1 = lane_splat(a4, 1);
+        v128_t s2 = lane_splat(a4, 2), s3 = lane_splat(a4, 3);
+#pragma clang loop unroll(full)
+        for (int v = 0; v < NV; v++) {
+            acc[0][v] = f32x4_madd(s0, bv[v], acc[0][v]);
+            acc[1][v] = f32x4_madd(s1, bv[v], acc[1][v]);
+            acc[2][v] = f32x4_madd(s2, bv[v], acc[2][v]);
+            acc[3][v] = f32x4_madd(s3, bv[v], acc[3][v]);
+        }
+    }
+    if (t->last && (t->lo > -INFINITY || t->hi < INFINITY)) {
+        /* NaN stays NaN: pmax(v, lo) and pmin(v, hi) return v for NaN */
+        v128_t lo = f32x4_splat(t->lo), hi = f32x4_splat(t->hi);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < GEMM_MR; r++)
+#pragma clang loop unroll(full)
+            for (int v = 0; v < NV; v++)
+                acc[r][v] = f32x4_pmin(f32x4_pmax(acc[r][v], lo), hi);
     }
     if (full) {
-        float *c = t->c;
-        int64_t l = t->ldc;
-        if (t->last && (t->lo > -INFINITY || t->hi < INFINITY)) {
-            v128_t lo = f32x4_splat(t->lo), hi = f32x4_splat(t->hi);
-#define CLAMP(v) v = f32x4_pmin(f32x4_pmax(v, lo), hi) /* NaN stays */
-            CLAMP(c00); CLAMP(c01); CLAMP(c10); CLAMP(c11);
-            CLAMP(c20); CLAMP(c21); CLAMP(c30); CLAMP(c31);
-            CLAMP(c40); CLAMP(c41); CLAMP(c50); CLAMP(c51);
-#undef CLAMP
-        }
-        v128_store(c, c00); v128_store(c + 4, c01);
-        v128_store(c + l, c10); v128_store(c + l + 4, c11);
-        v128_store(c + 2 * l, c20); v128_store(c + 2 * l + 4, c21);
-        v128_store(c + 3 * l, c30); v128_store(c + 3 * l + 4, c31);
-        v128_store(c + 4 * l, c40); v128_store(c + 4 * l + 4, c41);
-        v128_store(c + 5 * l, c50); v128_store(c + 5 * l + 4, c51);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < GEMM_MR; r++)
+#pragma clang loop unroll(full)
+            for (int v = 0; v < NV; v++)
+                v128_store(t->c + r * t->ldc + 4 * v, acc[r][v]);
         return;
     }
-    float acc[GEMM_MR * GEMM_NR];
-    v128_store(acc, c00); v128_store(acc + 4, c01);
-    v128_store(acc + 8, c10); v128_store(acc + 12, c11);
-    v128_store(acc + 16, c20); v128_store(acc + 20, c21);
-    v128_store(acc + 24, c30); v128_store(acc + 28, c31);
-    v128_store(acc + 32, c40); v128_store(acc + 36, c41);
-    v128_store(acc + 40, c50); v128_store(acc + 44, c51);
-    tile_store(t, acc);
+    float out[GEMM_MR * GEMM_NR];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < GEMM_MR; r++)
+#pragma clang loop unroll(full)
+        for (int v = 0; v < NV; v++)
+            v128_store(out + r * GEMM_NR + 4 * v, acc[r][v]);
+    Tile done = *t;
+    done.last = 0;  /* clamped above */
+    tile_store(&done, out);
 }
 #endif
 

@@ -25,6 +25,13 @@
 #define f32x4_pmax wasm_f32x4_pmax
 #define f32x4_pmin wasm_f32x4_pmin
 
+/* Bytes: 16 lanes of u8. */
+#define u8x16_splat wasm_i8x16_splat
+#define u8x16_eq wasm_i8x16_eq
+#define u8x16_lt wasm_u8x16_lt
+#define v128_or wasm_v128_or
+#define v128_any_true wasm_v128_any_true
+
 /* a * b + c: fused (one rounding) in the relaxed-SIMD build, else a
    multiply and an add. */
 #ifdef __wasm_relaxed_simd__
