@@ -176,7 +176,7 @@ static int answer(void)
     if (st == ST_OK) {
         for (int32_t i = 0; i < m->graphs[0].n_inputs; i++)
             vals[m->graphs[0].inputs[i]] = inputs[i];
-        st = graph_run(m, vals, &err);
+        st = graph_run(m, 0, vals, &err);
     }
     if (st == ST_OK) {
         for (int32_t i = 0; i < m->graphs[0].n_outputs; i++)
