@@ -1,0 +1,465 @@
+"""If, Loop and Scan: small hand-built models against onnxruntime, and the ONNX conformance
+cases of these ops against their expected outputs.
+
+The bodies read outer values by name (outer-scope references), nest (a Loop inside an If,
+a Loop inside a Loop), run zero times, and pass values through unchanged, so that the
+runtime's per-graph freeing and its moving and copying of body outputs are exercised.
+Conditions are computed with Cast (float -> bool), which the runtime has.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from model_helpers import FLOAT, INT64, make_model, onnxruntime_run
+from node_cases import check_conformance_case, conformance_cases
+from onnx import TensorProto, helper
+from onnx.reference import ReferenceEvaluator
+
+from wasmexport.abi_runtime import load
+from wasmexport.errors import UnsupportedOpError
+from wasmexport.packager import package
+from wasmexport.packager.runtime_info import supported_op_types
+
+BOOL = TensorProto.BOOL
+R = np.random.default_rng(11)
+
+
+def randn(*shape):
+    return R.standard_normal(shape).astype(np.float32)
+
+
+def vi(name, dtype=FLOAT, shape=None):
+    return helper.make_tensor_value_info(name, dtype, shape)
+
+
+def graph(nodes, name, inputs, outputs, initializers=()):
+    """A body graph; inputs and outputs are value infos."""
+    inits = [
+        onnx.numpy_helper.from_array(np.asarray(v), k) for k, v in dict(initializers).items()
+    ]
+    return helper.make_graph(nodes, name, inputs, outputs, inits)
+
+
+def node(op, inputs, outputs, **attrs):
+    return helper.make_node(op, list(inputs), list(outputs), **attrs)
+
+
+def run_wasm(model, arrays):
+    with load(package(model).wasm) as m:
+        got = m.run(arrays)
+    return [np.asarray(g) for g in (got if isinstance(got, list | tuple) else [got])]
+
+
+def reference_run(model, arrays):
+    """Outputs of onnx's reference evaluator (onnxruntime refuses bodies that return an
+    outer value directly)."""
+    names = [i.name for i in model.graph.input]
+    return ReferenceEvaluator(model).run(None, dict(zip(names, arrays, strict=True)))
+
+
+def assert_matches_onnxruntime(model, arrays, atol=1e-5, reference=onnxruntime_run):
+    expected = reference(model, arrays)
+    got = run_wasm(model, arrays)
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected, strict=True):
+        assert g.shape == e.shape, (g.shape, e.shape)
+        assert g.dtype == e.dtype, (g.dtype, e.dtype)
+        np.testing.assert_allclose(g, e, rtol=1e-5, atol=atol)
+
+
+# ---- If ------------------------------------------------------------------------------
+
+
+def if_model():
+    """then: x + w (3,); else: concat(x * w, x * w) (6,), both read outer x and w."""
+    then_g = graph([node("Add", ["x", "w"], ["t"])], "then", [], [vi("t")])
+    else_g = graph(
+        [node("Mul", ["x", "w"], ["e"]), node("Concat", ["e", "e"], ["e2"], axis=0)],
+        "else",
+        [],
+        [vi("e2")],
+    )
+    return make_model(
+        [
+            node("Relu", ["x0"], ["x"]),  # an activation of graph 0 read only by the bodies
+            node("If", ["c"], ["y"], then_branch=then_g, else_branch=else_g),
+            node("Neg", ["y"], ["z"]),
+        ],
+        [("c", BOOL, []), ("x0", FLOAT, [3])],
+        [("z", FLOAT, None)],
+        {"w": randn(3)},
+    )
+
+
+@pytest.mark.parametrize("cond", [True, False])
+def test_if_outer_values_and_branch_shapes(cond):
+    assert_matches_onnxruntime(if_model(), [np.array(cond), randn(3)])
+
+
+def test_if_returns_outer_value_constant_and_input_pass_through():
+    then_g = graph([], "then", [], [vi("x"), vi("k")], {"k": np.float32([4, 5])})
+    else_g = graph([node("Identity", ["x"], ["i"])], "else", [], [vi("i"), vi("w")])
+    model = make_model(
+        [node("If", ["c"], ["a", "b"], then_branch=then_g, else_branch=else_g),
+         node("Add", ["a", "x"], ["y"])],
+        [("c", BOOL, []), ("x", FLOAT, [2])],
+        [("y", FLOAT, None), ("b", FLOAT, None)],
+        {"w": np.float32([7, 8])},
+    )  # fmt: skip
+    for cond in (True, False):
+        assert_matches_onnxruntime(model, [np.array(cond), randn(2)], reference=reference_run)
+
+
+# ---- Loop ----------------------------------------------------------------------------
+
+
+def loop_for_model():
+    """for i < M: s = (s + i) * w; scan out s; w is an outer initializer, v an outer
+    activation read only inside the body."""
+    body = graph(
+        [
+            node("Cast", ["i"], ["fi"], to=FLOAT),
+            node("Add", ["s", "fi"], ["a"]),
+            node("Mul", ["a", "w"], ["s2"]),
+            node("Add", ["s2", "v"], ["sc"]),
+            node("Identity", ["cin"], ["cout"]),
+        ],
+        "body",
+        [vi("i", INT64, []), vi("cin", BOOL, []), vi("s", FLOAT, [3])],
+        [vi("cout", BOOL, []), vi("s2", FLOAT, [3]), vi("sc", FLOAT, [3])],
+    )
+    return make_model(
+        [node("Exp", ["x"], ["v"]), node("Loop", ["M", "", "x"], ["s", "scan"], body=body)],
+        [("M", INT64, []), ("x", FLOAT, [3])],
+        [("s", FLOAT, None), ("scan", FLOAT, None)],
+        {"w": np.float32([0.5, -1.0, 1.5])},
+    )
+
+
+@pytest.mark.parametrize("trips", [0, 1, 4])
+def test_loop_trip_count_with_outer_values(trips):
+    assert_matches_onnxruntime(loop_for_model(), [np.array(trips, np.int64), randn(3)])
+
+
+def loop_while_model(with_m: bool):
+    """while s < limit (and i < M): s = s + step; the condition is Cast(Relu(limit - s))."""
+    body = graph(
+        [
+            node("Add", ["s", "step"], ["s2"]),
+            node("Sub", ["limit", "s2"], ["gap"]),
+            node("Relu", ["gap"], ["pos"]),
+            node("Cast", ["pos"], ["cout"], to=BOOL),
+            node("Unsqueeze", ["s2", "ax"], ["sc"]),
+        ],
+        "body",
+        [vi("i", INT64, []), vi("cin", BOOL, []), vi("s", FLOAT, [])],
+        [vi("cout", BOOL, []), vi("s2", FLOAT, []), vi("sc", FLOAT, [1])],
+        {"ax": np.int64([0])},
+    )
+    return make_model(
+        [node("Sub", ["limit", "s0"], ["g0"]), node("Cast", ["g0"], ["c0"], to=BOOL),
+         node("Loop", ["M" if with_m else "", "c0", "s0"], ["s", "scan"], body=body)],
+        [("M", INT64, []), ("s0", FLOAT, []), ("limit", FLOAT, []), ("step", FLOAT, [])]
+        if with_m else [("s0", FLOAT, []), ("limit", FLOAT, []), ("step", FLOAT, [])],
+        [("s", FLOAT, None), ("scan", FLOAT, None)],
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "s0, limit, m",
+    [(0.0, 5.0, None), (0.0, 5.0, 3), (0.0, 5.0, 100), (7.0, 5.0, None), (5.0, 5.0, 2)],
+)
+def test_loop_while_condition(s0, limit, m):
+    """Ends on cond (a while loop), on M first, or never starts (cond false at entry)."""
+    scalars = [np.array(v, np.float32) for v in (s0, limit, 1.5)]
+    model = loop_while_model(m is not None)
+    arrays = ([np.array(m, np.int64)] if m is not None else []) + scalars
+    assert_matches_onnxruntime(model, arrays)
+
+
+def test_loop_pass_through_outer_output_and_unwanted_outputs():
+    """Body outputs that are a body input, an outer value and a duplicate of another output;
+    the final loop-carried value is not wanted (empty output name)."""
+    body = graph(
+        [node("Add", ["a", "x"], ["a2"]), node("Identity", ["cin"], ["cout"])],
+        "body",
+        [vi("i", INT64, []), vi("cin", BOOL, []), vi("a", FLOAT, [2]), vi("p", FLOAT, [2])],
+        [vi("cout", BOOL, []), vi("a2"), vi("p"), vi("a2"), vi("x")],
+    )
+    model = make_model(
+        [node("Loop", ["M", "c", "x", "x"], ["", "p_final", "sa", "sx"], body=body)],
+        [("M", INT64, []), ("c", BOOL, []), ("x", FLOAT, [2])],
+        [("p_final", FLOAT, None), ("sa", FLOAT, None), ("sx", FLOAT, None)],
+    )
+    for trips in (1, 3):  # onnx.reference cannot stack zero scan items
+        arrays = [np.array(trips, np.int64), np.array(True), randn(2)]
+        assert_matches_onnxruntime(model, arrays, reference=reference_run)
+
+
+def nested_model():
+    """If (c) then: Loop over i < M of s += Loop over j < i of (x * j) (a Loop in a Loop
+    in an If, each reading values of every enclosing graph); else: x."""
+    inner = graph(
+        [node("Cast", ["j"], ["fj"], to=FLOAT), node("Mul", ["x", "fj"], ["xj"]),
+         node("Add", ["t", "xj"], ["t2"]), node("Identity", ["cin2"], ["cout2"])],
+        "inner",
+        [vi("j", INT64, []), vi("cin2", BOOL, []), vi("t", FLOAT, [2])],
+        [vi("cout2", BOOL, []), vi("t2", FLOAT, [2])],
+    )  # fmt: skip
+    outer = graph(
+        [node("Loop", ["i", "", "zero"], ["inner_sum"], body=inner),
+         node("Add", ["s", "inner_sum"], ["s2"]), node("Identity", ["cin"], ["cout"])],
+        "outer",
+        [vi("i", INT64, []), vi("cin", BOOL, []), vi("s", FLOAT, [2])],
+        [vi("cout", BOOL, []), vi("s2", FLOAT, [2])],
+    )  # fmt: skip
+    then_g = graph([node("Loop", ["M", "", "zero"], ["total"], body=outer)], "then", [],
+                   [vi("total")])  # fmt: skip
+    else_g = graph([node("Identity", ["x"], ["xi"])], "else", [], [vi("xi")])
+    return make_model(
+        [node("If", ["c"], ["y"], then_branch=then_g, else_branch=else_g)],
+        [("c", BOOL, []), ("M", INT64, []), ("x", FLOAT, [2])],
+        [("y", FLOAT, None)],
+        {"zero": np.zeros(2, np.float32)},
+    )
+
+
+@pytest.mark.parametrize("cond, trips", [(True, 4), (True, 0), (False, 3)])
+def test_nested_loop_in_loop_in_if(cond, trips):
+    arrays = [np.array(cond), np.array(trips, np.int64), randn(2)]
+    assert_matches_onnxruntime(nested_model(), arrays)
+
+
+def rnn_loop_model(seq: int, batch: int, hidden: int, features: int):
+    """A GRU-like cell as a Loop body, the way tf2onnx and torch's exporter write it:
+    Gather the step, MatMul, Add, Sigmoid, Tanh, Mul, Sub, Concat, Slice, Unsqueeze,
+    Squeeze; weights are outer initializers, the sequence comes from graph 0."""
+    h = hidden
+    body = graph(
+        [
+            node("Gather", ["xs", "i"], ["xt"], axis=0),  # (batch, features)
+            node("Concat", ["xt", "hp"], ["xh"], axis=1),  # (batch, features + h)
+            node("MatMul", ["xh", "w"], ["g"]),  # (batch, 3h)
+            node("Add", ["g", "b"], ["gb"]),
+            node("Slice", ["gb", "s0", "s1", "ax1"], ["zr_in"]),
+            node("Sigmoid", ["zr_in"], ["zr"]),
+            node("Slice", ["zr", "s0", "sh", "ax1"], ["z"]),
+            node("Slice", ["zr", "sh", "s1", "ax1"], ["r"]),
+            node("Slice", ["gb", "s1", "s2", "ax1"], ["c_in"]),
+            node("Mul", ["r", "c_in"], ["rc"]),
+            node("Tanh", ["rc"], ["c"]),
+            node("Sub", ["one", "z"], ["omz"]),
+            node("Mul", ["omz", "c"], ["a"]),
+            node("Mul", ["z", "hp"], ["bb"]),
+            node("Add", ["a", "bb"], ["hn"]),
+            node("Unsqueeze", ["hn", "ax0"], ["hu"]),
+            node("Squeeze", ["hu", "ax0"], ["hs"]),
+            node("Identity", ["cin"], ["cout"]),
+        ],
+        "cell",
+        [vi("i", INT64, []), vi("cin", BOOL, []), vi("hp", FLOAT, [batch, h])],
+        [vi("cout", BOOL, []), vi("hs", FLOAT, [batch, h]), vi("hu", FLOAT, [1, batch, h])],
+        {
+            "s0": np.int64([0]), "sh": np.int64([h]), "s1": np.int64([2 * h]),
+            "s2": np.int64([3 * h]), "ax0": np.int64([0]), "ax1": np.int64([1]),
+            "one": np.float32(1.0),
+        },
+    )  # fmt: skip
+    return make_model(
+        [node("Transpose", ["x"], ["xs"], perm=[1, 0, 2]),
+         node("Shape", ["xs"], ["shape"]),
+         node("Gather", ["shape", "zero_i"], ["n_steps"], axis=0),
+         node("Loop", ["n_steps", "", "h0"], ["h_last", "hs"], body=body)],
+        [("x", FLOAT, [batch, "seq", features]), ("h0", FLOAT, [batch, h])],
+        [("h_last", FLOAT, None), ("hs", FLOAT, None)],
+        {"w": randn(features + h, 3 * h) * 0.5, "b": randn(3 * h) * 0.1,
+         "zero_i": np.int64(0)},
+    )  # fmt: skip
+
+
+def test_loop_rnn_cell_body():
+    model = rnn_loop_model(seq=6, batch=2, hidden=5, features=3)
+    for seq in (6, 1):
+        assert_matches_onnxruntime(model, [randn(2, seq, 3), randn(2, 5)])
+
+
+def test_loop_without_trip_count_or_condition_is_refused():
+    body = graph(
+        [node("Identity", ["cin"], ["cout"]), node("Identity", ["s"], ["s2"])],
+        "body",
+        [vi("i", INT64, []), vi("cin", BOOL, []), vi("s", FLOAT, [1])],
+        [vi("cout", BOOL, []), vi("s2", FLOAT, [1])],
+    )
+    model = make_model(
+        [node("Loop", ["", "", "x"], ["y"], body=body)],
+        [("x", FLOAT, [1])],
+        [("y", FLOAT, None)],
+    )
+    with load(package(model).wasm) as m:
+        status, answer = m.request('{"input": [1.0]}')
+    assert status == 1 and "neither M nor cond" in answer
+
+
+# ---- Scan ----------------------------------------------------------------------------
+
+
+def scan_model(in_axes, in_dirs, out_axes, out_dirs):
+    """Cumulative sum of two scanned inputs plus an outer bias; scan outputs the running
+    sum and the product of the slices."""
+    body = graph(
+        [node("Add", ["acc", "a"], ["t"]), node("Add", ["t", "b"], ["t2"]),
+         node("Add", ["t2", "bias"], ["acc2"]), node("Mul", ["a", "b"], ["prod"]),
+         node("Identity", ["acc2"], ["sum"])],
+        "body",
+        [vi("acc", FLOAT, [2, 3]), vi("a", FLOAT, [2, 3]), vi("b", FLOAT, [2, 3])],
+        [vi("acc2", FLOAT, [2, 3]), vi("sum"), vi("prod", FLOAT, [2, 3])],
+    )  # fmt: skip
+    attrs = {"num_scan_inputs": 2}
+    for key, value in [
+        ("scan_input_axes", in_axes),
+        ("scan_input_directions", in_dirs),
+        ("scan_output_axes", out_axes),
+        ("scan_output_directions", out_dirs),
+    ]:
+        if value is not None:
+            attrs[key] = value  # fmt: skip
+    shape_a = [2, 3]
+    shape_a.insert(in_axes[0] % 3 if in_axes else 0, 4)
+    shape_b = [2, 3]
+    shape_b.insert(in_axes[1] % 3 if in_axes else 0, 4)
+    model = make_model(
+        [node("Scan", ["acc0", "a", "b"], ["acc", "sums", "prods"], body=body, **attrs)],
+        [("acc0", FLOAT, [2, 3]), ("a", FLOAT, shape_a), ("b", FLOAT, shape_b)],
+        [("acc", FLOAT, None), ("sums", FLOAT, None), ("prods", FLOAT, None)],
+        {"bias": np.float32([1.0, -2.0, 0.5])},
+        opset=16,
+    )
+    return model, [randn(2, 3), randn(*shape_a), randn(*shape_b)]
+
+
+@pytest.mark.parametrize(
+    "in_axes, in_dirs, out_axes, out_dirs",
+    [
+        (None, None, None, None),
+        ([0, 1], [1, 0], None, [0, 1]),
+        ([2, -1], [0, 1], [1, -1], [1, 0]),
+        ([1, 0], None, [2, 0], None),
+    ],
+)
+def test_scan_axes_and_directions(in_axes, in_dirs, out_axes, out_dirs):
+    model, arrays = scan_model(in_axes, in_dirs, out_axes, out_dirs)
+    assert_matches_onnxruntime(model, arrays)
+
+
+def test_scan_zero_length_sequence():
+    model, _ = scan_model(None, None, None, None)
+    model.graph.input[1].type.tensor_type.shape.dim[0].dim_param = "n"
+    model.graph.input[2].type.tensor_type.shape.dim[0].dim_param = "n"
+    arrays = [randn(2, 3), randn(0, 2, 3), randn(0, 2, 3)]
+    # onnxruntime and onnx.reference refuse empty scan inputs; by the definition of Scan
+    # the state passes through and each scan output stacks no items of shape (2, 3)
+    acc, sums, prods = run_wasm(model, arrays)
+    np.testing.assert_array_equal(acc, arrays[0])
+    assert sums.shape == prods.shape == (0, 2, 3)
+
+
+def test_scan_inside_loop_reads_loop_state():
+    """A Scan in a Loop body whose body reads the Loop's carried value (two levels out)."""
+    scan_body = graph(
+        [node("Add", ["acc", "row"], ["t"]), node("Mul", ["t", "s"], ["acc2"])],
+        "scan_body",
+        [vi("acc", FLOAT, [3]), vi("row", FLOAT, [3])],
+        [vi("acc2", FLOAT, [3])],
+    )
+    loop_body = graph(
+        [node("Scan", ["s", "rows"], ["s2"], body=scan_body, num_scan_inputs=1),
+         node("Identity", ["cin"], ["cout"])],
+        "loop_body",
+        [vi("i", INT64, []), vi("cin", BOOL, []), vi("s", FLOAT, [3])],
+        [vi("cout", BOOL, []), vi("s2", FLOAT, [3])],
+    )  # fmt: skip
+    model = make_model(
+        [node("Loop", ["M", "", "x"], ["y"], body=loop_body)],
+        [("M", INT64, []), ("x", FLOAT, [3]), ("rows", FLOAT, [4, 3])],
+        [("y", FLOAT, None)],
+    )
+    arrays = [np.array(3, np.int64), randn(3) * 0.5, randn(4, 3) * 0.5]
+    assert_matches_onnxruntime(model, arrays)
+
+
+# ---- torch and Keras exports ---------------------------------------------------------
+
+
+def test_torch_scripted_loop_legacy_export(tmp_path):
+    """torch's legacy exporter writes a scripted for-loop as an ONNX Loop."""
+    torch = pytest.importorskip("torch")
+    from wasmexport import export_wasm
+
+    class Recurrence(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.randn(4, 4) * 0.5)
+
+        def forward(self, x):
+            h = torch.zeros_like(x[:, 0])
+            for t in range(x.shape[1]):
+                h = torch.tanh(h @ self.w + x[:, t])
+            return h
+
+    torch.manual_seed(0)
+    model = torch.jit.script(Recurrence().eval())
+    result = export_wasm(model, torch.randn(2, 5, 4), tmp_path / "m.wasm", exporter="legacy")
+    assert result.report.passed
+    assert "Loop" in result.metadata.ops
+
+
+KERAS_LOOP_OPS = {"Less", "And", "Split", "Expand"}
+
+
+@pytest.mark.skipif(
+    not KERAS_LOOP_OPS <= {op for _, op in supported_op_types()},
+    reason=f"the runtime lacks {sorted(KERAS_LOOP_OPS)} (tf2onnx's Loop condition and gates)",
+)
+def test_keras_gru_loop_from_tf2onnx():
+    """Keras 3 GRU converted by tf2onnx is a Loop carrying its weights as loop state."""
+    tf = pytest.importorskip("tensorflow")
+    keras = pytest.importorskip("keras")
+    tf2onnx = pytest.importorskip("tf2onnx")
+    inp = keras.Input((5, 4), name="x")
+    model = keras.Model(inp, keras.layers.GRU(6)(inp))
+    spec = (tf.TensorSpec((None, 5, 4), tf.float32, name="x"),)
+    onnx_model, _ = tf2onnx.convert.from_function(
+        tf.function(lambda x: model(x), input_signature=spec), input_signature=spec, opset=17
+    )
+    assert any(n.op_type == "Loop" for n in onnx_model.graph.node)
+    x = randn(3, 5, 4)
+    np.testing.assert_allclose(run_wasm(onnx_model, [x])[0], model(x).numpy(), atol=1e-5)
+
+
+# ---- ONNX conformance cases ----------------------------------------------------------
+
+# Sequence and optional values are not runtime values yet; these cases must be refused.
+# Scan of opset 8 (batch axis, sequence_lens) is refused by the runtime too.
+UNSUPPORTED_CASES = {"test_if_seq", "test_if_opt", "test_loop13_seq", "test_loop16_seq_none"}
+
+
+CONFORMANCE = conformance_cases("if_", "loop", "scan")
+
+
+@pytest.mark.parametrize(
+    "case",
+    [c for c in CONFORMANCE if c.name not in UNSUPPORTED_CASES and c.name != "test_scan_sum"],
+    ids=lambda c: c.name,
+)
+def test_conformance(case):
+    check_conformance_case(case)
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in CONFORMANCE if c.name in UNSUPPORTED_CASES], ids=lambda c: c.name
+)
+def test_conformance_sequence_cases_are_refused(case):
+    with pytest.raises(UnsupportedOpError, match="Sequence|Optional"):
+        package(case.model)
