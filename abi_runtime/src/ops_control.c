@@ -410,10 +410,11 @@ static Status run_loop(const Model *m, const Node *n, Tensor *vals,
     const ControlParams *p = n->params;
     const Graph *g = &m->graphs[p->body[0]];
     int64_t trip = INT64_MAX;
-    int cond = 1, has_m = in[0] != NULL, has_cond = in[1] != NULL;
+    int cond = 1, has_m = in[0] != NULL;
     Status st = ST_OK;
 
-    /* step 1: trip count and condition (both optional, not both absent) */
+    /* step 1: trip count and condition, both optional (without either, the
+       loop runs until the body's cond is false) */
     if (has_m && ((in[0]->dtype != DT_INT64 && in[0]->dtype != DT_INT32) ||
                   in[0]->numel != 1))
         return node_fail(n, err, ST_SHAPE_MISMATCH, "M must be one int64, got "
@@ -421,11 +422,8 @@ static Status run_loop(const Model *m, const Node *n, Tensor *vals,
                          (long long)in[0]->numel);
     if (has_m)
         trip = tensor_get_int(in[0], 0);
-    if (has_cond && (st = read_cond(n, in[1], "cond", &cond, err)))
+    if (in[1] && (st = read_cond(n, in[1], "cond", &cond, err)))
         return st;
-    if (!has_m && !has_cond)
-        return node_fail(n, err, ST_UNSUPPORTED_OP, "a Loop with neither M nor "
-                         "cond never ends");
 
     /* step 2: body inputs: loop-carried values (borrowed at first) */
     Iter it = {0};
@@ -452,8 +450,10 @@ static Status run_loop(const Model *m, const Node *n, Tensor *vals,
             break;
         if ((st = iter_collect(m, n, &it, 1, out + p->n_state, vals, err)))
             break;
-        if (has_cond)
-            cond = next_cond;
+        /* NOTE: the ONNX text says the body's cond is ignored when the
+           cond input is absent; onnxruntime (the verifier's reference)
+           stops on it all the same, and so do we */
+        cond = next_cond;
     }
 
     /* step 4: final loop-carried values, stacked scan outputs */

@@ -162,6 +162,9 @@ Status prep_rnn(const Model *m, Node *n, Err *err)
 
 /* ---- the kernel ------------------------------------------------------- */
 
+/* Largest scratch buffer, in floats (wasm32 linear memory is 4 GiB). */
+#define MAX_SCRATCH_FLOATS ((int64_t)1 << 29)
+
 /* Shapes of one call, read from the inputs. */
 typedef struct {
     int64_t S, B, I, H, G, D;
@@ -197,6 +200,11 @@ static Status read_dims(const Node *n, const RnnParams *p, Tensor *const *in,
     d->S = x->dims[p->layout ? 1 : 0];
     d->B = x->dims[p->layout ? 0 : 1];
     d->I = x->dims[2];
+    /* X may be empty (I = 0) with any S and B: bound them before use */
+    if (d->S > MAX_SCRATCH_FLOATS || d->B > (1 << 26) ||
+        d->S * d->B > MAX_SCRATCH_FLOATS)
+        return node_fail(n, err, ST_OOM, "sequence %lld x batch %lld is too "
+                         "large", (long long)d->S, (long long)d->B);
     d->H = p->hidden;
     d->G = p->gates;
     d->D = p->n_dir;
@@ -265,6 +273,14 @@ static void scratch_free(Scratch *s)
 
 static Status scratch_alloc(const Dims *d, Scratch *s, Err *err)
 {
+    /* every factor is a dimension of an input that exists, but products of
+       two of them may not fit in 32-bit size_t: check them in 64 bits */
+    int64_t big = d->G * d->H * (d->S * d->B > d->I ? d->S * d->B : d->I);
+    if (d->G * d->H * d->H > MAX_SCRATCH_FLOATS || big > MAX_SCRATCH_FLOATS ||
+        d->G * d->H * d->B > MAX_SCRATCH_FLOATS)
+        return fail(err, ST_OOM, "recurrent layer too large: %lld gates x "
+                    "%lld steps x %lld batch", (long long)(d->G * d->H),
+                    (long long)d->S, (long long)d->B);
     size_t GH = (size_t)(d->G * d->H), SB = (size_t)(d->S * d->B);
     size_t BH = (size_t)(d->B * d->H);
     s->xw = malloc(sizeof(float) * (GH * SB + 1));
