@@ -9,7 +9,8 @@
  * and each step multiplies the packed recurrence weights by the state,
  *   HR (G*H, B) = R (G*H, H) H^T (H, B),
  * so the weights are packed once and only the small state is packed per
- * step. G is the number of gates (1, 3, 4), H hidden_size, S the sequence
+ * step (below GEMM_NR batch entries, a step is a row-by-row product with
+ * R^T instead, which wastes no padding). G is the number of gates (1, 3, 4), H hidden_size, S the sequence
  * length, B the batch, I input_size. Gate rows follow ONNX: RNN (i), GRU
  * (z, r, h), LSTM (i, o, f, c); peepholes P: (i, o, f).
  */
@@ -259,6 +260,9 @@ typedef struct {
     float *pw;    /* packed W (G*H, I) */
     float *pr;    /* packed R (G*H, H), or R_zr (2H, H) for GRU lbr = 0 */
     float *prh;   /* packed R_h (H, H) for GRU lbr = 0 */
+    float *rt;    /* small batch: R^T (H, G*H), or R_zr^T (H, 2H) */
+    float *rht;   /* small batch: R_h^T (H, H) for GRU lbr = 0 */
+    float *row;   /* small batch: (G*H) one product row */
     float *bias;  /* (G*H) bias folded into xw */
     float *rbh;   /* (H) GRU lbr = 1: Rbh, added before the reset gate */
 } Scratch;
@@ -267,6 +271,7 @@ static void scratch_free(Scratch *s)
 {
     free(s->xw); free(s->hr); free(s->gh); free(s->h); free(s->c);
     free(s->rh); free(s->z); free(s->pw); free(s->pr); free(s->prh);
+    free(s->rt); free(s->rht); free(s->row);
     free(s->bias); free(s->rbh);
     memset(s, 0, sizeof *s);
 }
@@ -293,10 +298,14 @@ static Status scratch_alloc(const Dims *d, Scratch *s, Err *err)
     s->pw = malloc(sizeof(float) * (size_t)(gemm_packed_a_size(d->G * d->H, d->I) + 1));
     s->pr = malloc(sizeof(float) * (size_t)(gemm_packed_a_size(d->G * d->H, d->H) + 1));
     s->prh = malloc(sizeof(float) * (size_t)(gemm_packed_a_size(d->H, d->H) + 1));
+    s->rt = malloc(sizeof(float) * (GH * (size_t)d->H + 1));
+    s->rht = malloc(sizeof(float) * ((size_t)(d->H * d->H) + 1));
+    s->row = malloc(sizeof(float) * (GH + 1));
     s->bias = calloc(GH + 1, sizeof(float));
     s->rbh = calloc((size_t)d->H + 1, sizeof(float));
     if (!s->xw || !s->hr || !s->gh || !s->h || !s->c || !s->rh || !s->z ||
-        !s->pw || !s->pr || !s->prh || !s->bias || !s->rbh)
+        !s->pw || !s->pr || !s->prh || !s->bias || !s->rbh || !s->rt ||
+        !s->rht || !s->row)
         return fail(err, ST_OOM, "out of memory for recurrent state");
     return ST_OK;
 }
@@ -306,12 +315,53 @@ static float clip_to(float x, float clip)
     return clip <= 0.0f ? x : x > clip ? clip : x < -clip ? -clip : x;
 }
 
-/* C (m, B) = packed A (m, k) times the state (B, k)^T. */
-static Status times_state(int64_t m, int64_t k, int64_t B, const float *pa,
-                          const float *state, float *c, Err *err)
+/* Below this batch size a step multiplies by R^T row by row (axpy, which
+   the compiler vectorises) instead of padding the state to a GEMM panel. */
+#define SMALL_BATCH GEMM_NR
+
+/* Weights of one step product: packed (GEMM) or transposed (small batch). */
+typedef struct {
+    const float *packed; /* packed A (m, k) */
+    const float *t;      /* (k, m) row-major */
+} StepWeights;
+
+/* C (m, B) = A (m, k) times the state (B, k)^T; row is (m) scratch. */
+static Status times_state(int64_t m, int64_t k, int64_t B, StepWeights a,
+                          const float *state, float *c, float *row, Err *err)
 {
-    StridedB sb = {state, k, 1, k};
-    return gemm_packed(m, B, k, pa, gemm_pack_b_strided, &sb, c, B, NULL, err);
+    if (B >= SMALL_BATCH) {
+        StridedB sb = {state, k, 1, k};
+        return gemm_packed(m, B, k, a.packed, gemm_pack_b_strided, &sb, c, B,
+                           NULL, err);
+    }
+    for (int64_t b = 0; b < B; b++) {
+        float *restrict y = row;
+        memset(y, 0, sizeof(float) * (size_t)m);
+        for (int64_t p = 0; p < k; p++) {
+            const float *restrict w = a.t + p * m;
+            float h = state[b * k + p];
+            for (int64_t j = 0; j < m; j++)
+                y[j] += h * w[j];
+        }
+        for (int64_t j = 0; j < m; j++)
+            c[j * B + b] = y[j];
+    }
+    return ST_OK;
+}
+
+/* Prepare rows [r0, r0 + m) of R (rows of k) for times_state. */
+static void step_weights(const float *r, int64_t m, int64_t k, int64_t B,
+                         float *packed, float *t, StepWeights *out)
+{
+    out->packed = packed;
+    out->t = t;
+    if (B >= SMALL_BATCH) {
+        gemm_pack_a(m, k, r, k, 1, packed);
+        return;
+    }
+    for (int64_t j = 0; j < m; j++)
+        for (int64_t p = 0; p < k; p++)
+            t[p * m + j] = r[j * k + p];
 }
 
 /* Row of X (and column of xw) of step t, batch entry b. */
@@ -323,7 +373,8 @@ static int64_t x_row(const RnnParams *p, const Dims *d, int64_t t, int64_t b)
 /* Step: the cell update of one step for every batch entry still running;
    h and c hold the previous state on entry, the new one on return. */
 static Status cell_step(const Node *n, const RnnParams *p, const Dims *d,
-                        int32_t dir, int64_t t, Scratch *s, Err *err)
+                        int32_t dir, int64_t t, Scratch *s, StepWeights wr,
+                        StepWeights wrh, Err *err)
 {
     int64_t H = d->H, B = d->B, SB = d->S * d->B;
     const Act *act = p->act[dir];
@@ -333,7 +384,7 @@ static Status cell_step(const Node *n, const RnnParams *p, const Dims *d,
     (void)n;
     if ((st = times_state(n->op == OP_GRU && !p->linear_before_reset
                               ? 2 * H : d->G * H,
-                          H, B, s->pr, s->h, s->hr, err)))
+                          H, B, wr, s->h, s->hr, s->row, err)))
         return st;
     for (int64_t b = 0; b < B; b++) {
         if (d->len && t >= d->len[b])
@@ -378,7 +429,7 @@ static Status cell_step(const Node *n, const RnnParams *p, const Dims *d,
     for (int64_t b = 0; b < B; b++)
         if (d->len && t >= d->len[b])
             memset(s->rh + b * H, 0, sizeof(float) * (size_t)H);
-    if ((st = times_state(H, H, B, s->prh, s->rh, s->gh, err)))
+    if ((st = times_state(H, H, B, wrh, s->rh, s->gh, s->row, err)))
         return st;
     for (int64_t b = 0; b < B; b++) {
         if (d->len && t >= d->len[b])
@@ -408,12 +459,13 @@ static Status run_direction(const Node *n, const RnnParams *p, const Dims *d,
 
     /* 1: pack W and R once; fold biases (GRU lbr = 1 keeps Rbh apart) */
     const float *w = d->w + dir * G * H * I, *r = d->r + dir * G * H * H;
+    StepWeights wr, wrh = {0};
     gemm_pack_a(G * H, I, w, I, 1, s->pw);
     if (n->op == OP_GRU && !p->linear_before_reset) {
-        gemm_pack_a(2 * H, H, r, H, 1, s->pr);
-        gemm_pack_a(H, H, r + 2 * H * H, H, 1, s->prh);
+        step_weights(r, 2 * H, H, B, s->pr, s->rt, &wr);
+        step_weights(r + 2 * H * H, H, H, B, s->prh, s->rht, &wrh);
     } else {
-        gemm_pack_a(G * H, H, r, H, 1, s->pr);
+        step_weights(r, G * H, H, B, s->pr, s->rt, &wr);
     }
     for (int64_t j = 0; j < G * H; j++) {
         const float *bias = d->bias ? d->bias + dir * 2 * G * H : NULL;
@@ -443,7 +495,7 @@ static Status run_direction(const Node *n, const RnnParams *p, const Dims *d,
     float *y = out[0] ? out[0]->data : NULL;
     for (int64_t k = 0; k < S; k++) {
         int64_t t = reverse ? S - 1 - k : k;
-        if ((st = cell_step(n, p, d, dir, t, s, err)))
+        if ((st = cell_step(n, p, d, dir, t, s, wr, wrh, err)))
             return st;
         for (int64_t b = 0; y && b < B; b++) {
             float *dst = y + (p->layout ? (b * S + t) * D + dir
