@@ -23,6 +23,7 @@ typedef struct {
     int32_t n_scan_in; /* Scan: scanned inputs M */
     int32_t n_scan_out;/* Loop, Scan: scan outputs K */
     int32_t *in_axis, *in_rev, *out_axis, *out_rev; /* Scan: M, M, K, K */
+    int32_t batched;   /* Scan of opset 8: sequence_lens first, batch axis 0 */
 } ControlParams;
 
 /* Op kernel column of the table: control-flow ops run via control_run. */
@@ -117,15 +118,15 @@ static Status int_attr_list(const Node *n, const char *name, int32_t count,
 
 Status prep_scan(const Model *m, Node *n, Err *err)
 {
-    if (n->opset < 9)
-        return node_fail(n, err, ST_UNSUPPORTED_OP, "Scan of opset %d (batch "
-                         "axis, sequence_lens) is not supported; opset 9 and "
-                         "later are", (int)n->opset);
+    /* opset 8: (sequence_lens, states, scan inputs), all with a batch axis
+       0, scanned along axis 1; the body sees one batch entry at a time */
+    int32_t batched = n->opset < 9, first = batched ? 1 : 0;
     int64_t n_scan = attr_int(n, "num_scan_inputs", -1);
-    if (n_scan < 1 || n_scan > n->n_in)
+    if (n_scan < 1 || n_scan > n->n_in - first)
         return node_fail(n, err, ST_BAD_FORMAT, "num_scan_inputs must be in "
-                         "[1, %d], got %lld", (int)n->n_in, (long long)n_scan);
-    int32_t M = (int32_t)n_scan, N = n->n_in - M, K = n->n_out - N;
+                         "[1, %d], got %lld", (int)(n->n_in - first),
+                         (long long)n_scan);
+    int32_t M = (int32_t)n_scan, N = n->n_in - first - M, K = n->n_out - N;
     if (K < 0)
         return node_fail(n, err, ST_BAD_FORMAT, "%d state inputs but only %d "
                          "outputs", (int)N, (int)n->n_out);
@@ -133,6 +134,7 @@ Status prep_scan(const Model *m, Node *n, Err *err)
     Status st;
     if (!p)
         return ST_OOM;
+    p->batched = batched;
     p->n_state = N;
     p->n_scan_in = M;
     p->n_scan_out = K;
@@ -141,16 +143,22 @@ Status prep_scan(const Model *m, Node *n, Err *err)
     p->out_axis = p->in_rev + M;
     p->out_rev = p->out_axis + K;
     /* axes are normalised against the runtime ranks */
-    if ((st = int_attr_list(n, "scan_input_axes", M, -MAX_RANK, MAX_RANK - 1,
-                            p->in_axis, err)) ||
-        (st = int_attr_list(n, "scan_input_directions", M, 0, 1, p->in_rev,
-                            err)) ||
-        (st = int_attr_list(n, "scan_output_axes", K, -MAX_RANK, MAX_RANK,
-                            p->out_axis, err)) ||
-        (st = int_attr_list(n, "scan_output_directions", K, 0, 1, p->out_rev,
-                            err)))
+    if (batched)
+        st = int_attr_list(n, "directions", M, 0, 1, p->in_rev, err);
+    else if ((st = int_attr_list(n, "scan_input_axes", M, -MAX_RANK,
+                                 MAX_RANK - 1, p->in_axis, err)) ||
+             (st = int_attr_list(n, "scan_input_directions", M, 0, 1,
+                                 p->in_rev, err)) ||
+             (st = int_attr_list(n, "scan_output_axes", K, -MAX_RANK, MAX_RANK,
+                                 p->out_axis, err)))
         return st;
-    return body_attr(m, n, "body", n->n_in, n->n_out, &p->body[0], err);
+    else
+        st = int_attr_list(n, "scan_output_directions", K, 0, 1, p->out_rev,
+                           err);
+    if (st != ST_OK)
+        return st;
+    return body_attr(m, n, "body", n->n_in - first, n->n_out, &p->body[0],
+                     err);
 }
 
 /* ---- moving values in and out of bodies -------------------------------- */
@@ -499,16 +507,55 @@ static Status scan_slice(const Tensor *x, int32_t axis, int64_t t, Tensor *y,
     return ST_OK;
 }
 
+/*
+ * One scan of len steps: states from st_in[0..N), scanned inputs sc_in[0..M)
+ * sliced along axes[]; final states and stacked scan outputs into
+ * out[0..N+K) (NULL: not wanted).
+ */
+static Status scan_once(const Model *m, const Node *n, Tensor *vals,
+                        Tensor *const *st_in, Tensor *const *sc_in,
+                        const int32_t *axes, int64_t len, Tensor *const *out,
+                        Err *err)
+{
+    const ControlParams *p = n->params;
+    const Graph *g = &m->graphs[p->body[0]];
+    int32_t N = p->n_state, M = p->n_scan_in;
+    Iter it = {0};
+    Status st = iter_init(&it, p->body[0], 0, N, p->n_scan_out, err);
+
+    /* states and slices in, states and scan items out */
+    for (int32_t k = 0; k < N && st == ST_OK; k++)
+        vals[g->inputs[k]] = borrow(st_in[k]);
+    for (int64_t t = 0; t < len && st == ST_OK; t++) {
+        for (int32_t j = 0; j < M && st == ST_OK; j++)
+            st = scan_slice(sc_in[j], axes[j], p->in_rev[j] ? len - 1 - t : t,
+                            &vals[g->inputs[N + j]], err);
+        if (st == ST_OK)
+            st = graph_run(m, p->body[0], vals, err);
+        if (st == ST_OK)
+            st = iter_collect(m, n, &it, 0, out + N, vals, err);
+    }
+
+    /* final states, stacked scan outputs */
+    if (st == ST_OK)
+        st = iter_finish(m, &it, out, vals, err);
+    for (int32_t k = 0; k < p->n_scan_out && st == ST_OK; k++)
+        if (out[N + k])
+            st = stack_join(n, m, g->outputs[N + k], &it.stacks[k],
+                            p->out_axis[k], p->out_rev[k], out[N + k], err);
+    iter_free(m, &it, vals);
+    return st;
+}
+
 static Status run_scan(const Model *m, const Node *n, Tensor *vals,
                        Tensor *const *in, Tensor *const *out, Err *err)
 {
     const ControlParams *p = n->params;
-    const Graph *g = &m->graphs[p->body[0]];
     int32_t N = p->n_state, M = p->n_scan_in, axes[MAX_NODE_IO];
     int64_t len = -1;
     Status st;
 
-    /* step 1: the scanned axis of every scan input, all of one length */
+    /* the scanned axis of every scan input, all of one length */
     for (int32_t j = 0; j < M; j++) {
         const Tensor *x = in[N + j];
         if (!x || x->ndim < 1)
@@ -522,33 +569,95 @@ static Status run_scan(const Model *m, const Node *n, Tensor *vals,
                              (long long)x->dims[axes[j]]);
         len = x->dims[axes[j]];
     }
+    return scan_once(m, n, vals, in, in + N, axes, len, out, err);
+}
 
-    /* step 2: iterate: states and slices in, states and scan items out */
-    Iter it = {0};
-    if ((st = iter_init(&it, p->body[0], 0, N, p->n_scan_out, err))) {
-        iter_free(m, &it, vals);
+/* t (len, ...) -> (seq, ...), zero past len (Scan 8 with sequence_lens). */
+static Status pad_steps(Tensor *t, int64_t seq, Err *err)
+{
+    if (t->ndim < 1 || t->dims[0] >= seq)
+        return ST_OK;
+    int64_t dims[MAX_RANK];
+    memcpy(dims, t->dims, sizeof dims);
+    dims[0] = seq;
+    Tensor y = {0};
+    Status st = tensor_alloc(&y, t->dtype, t->ndim, dims, err);
+    if (st != ST_OK)
         return st;
-    }
-    for (int32_t k = 0; k < N; k++)
-        vals[g->inputs[k]] = borrow(in[k]);
-    for (int64_t t = 0; t < len && st == ST_OK; t++) {
-        for (int32_t j = 0; j < M && st == ST_OK; j++)
-            st = scan_slice(in[N + j], axes[j], p->in_rev[j] ? len - 1 - t : t,
-                            &vals[g->inputs[N + j]], err);
+    memset(y.data, 0, (size_t)tensor_nbytes(&y));
+    memcpy(y.data, t->data, (size_t)tensor_nbytes(t));
+    tensor_release(t);
+    *t = y;
+    return ST_OK;
+}
+
+/* Scan of opset 8: one scan per batch entry (of sequence_lens[b] steps),
+   results stacked along the batch axis. */
+static Status run_scan8(const Model *m, const Node *n, Tensor *vals,
+                        Tensor *const *in, Tensor *const *out, Err *err)
+{
+    const ControlParams *p = n->params;
+    const Graph *g = &m->graphs[p->body[0]];
+    int32_t N = p->n_state, M = p->n_scan_in, NK = n->n_out;
+    Tensor *const *x = in + 1; /* states, then scan inputs */
+    int64_t batch = x[0]->ndim ? x[0]->dims[0] : -1, seq = -1;
+    int32_t axes[MAX_NODE_IO] = {0};
+    Status st = ST_OK;
+
+    /* step 1: shapes: batch first everywhere, steps second in scan inputs */
+    for (int32_t k = 0; k < N + M; k++)
+        if (!x[k] || x[k]->ndim < (k < N ? 1 : 2) || x[k]->dims[0] != batch ||
+            (k >= N && seq >= 0 && x[k]->dims[1] != seq))
+            return node_fail(n, err, ST_SHAPE_MISMATCH, "input %d must have "
+                             "batch %lld first%s", (int)k + 1, (long long)batch,
+                             k >= N ? " and the steps of the others second" : "");
+        else if (k >= N)
+            seq = x[k]->dims[1];
+    const Tensor *lens = in[0];
+    if (lens && (lens->dtype != DT_INT64 || lens->numel != batch))
+        return node_fail(n, err, ST_SHAPE_MISMATCH, "sequence_lens must be "
+                         "int64 of shape (%lld,)", (long long)batch);
+    for (int64_t b = 0; lens && b < batch; b++)
+        if (tensor_get_int(lens, b) < 0 || tensor_get_int(lens, b) > seq)
+            return node_fail(n, err, ST_BAD_REQUEST, "sequence_lens[%lld] = "
+                             "%lld is outside [0, %lld]", (long long)b,
+                             (long long)tensor_get_int(lens, b), (long long)seq);
+
+    /* step 2: per batch entry: views in, results onto per-output stacks */
+    Stack *stacks = calloc((size_t)NK + 1, sizeof(Stack));
+    Tensor *views = calloc((size_t)(N + M) + 1, sizeof(Tensor));
+    Tensor *res = calloc((size_t)NK + 1, sizeof(Tensor));
+    Tensor **vp = calloc((size_t)(N + M + NK) + 1, sizeof(Tensor *));
+    if (!stacks || !views || !res || !vp)
+        st = fail(err, ST_OOM, "out of memory running Scan");
+    for (int64_t b = 0; b < batch && st == ST_OK; b++) {
+        for (int32_t k = 0; k < N + M && st == ST_OK; k++) {
+            st = scan_slice(x[k], 0, b, &views[k], err);
+            vp[k] = &views[k];
+        }
+        for (int32_t k = 0; k < NK; k++)
+            vp[N + M + k] = out[k] ? &res[k] : NULL;
         if (st == ST_OK)
-            st = graph_run(m, p->body[0], vals, err);
-        if (st == ST_OK)
-            st = iter_collect(m, n, &it, 0, out + N, vals, err);
+            st = scan_once(m, n, vals, vp, vp + N, axes,
+                           lens ? tensor_get_int(lens, b) : seq, vp + N + M,
+                           err);
+        for (int32_t k = 0; k < NK && st == ST_OK; k++)
+            if (out[k] && (k < N || (st = pad_steps(&res[k], seq, err)) == ST_OK))
+                st = stack_push(n, &stacks[k], &res[k], err);
+        for (int32_t k = 0; k < NK; k++)
+            tensor_release(&res[k]);
     }
 
-    /* step 3: final states, stacked scan outputs */
-    if (st == ST_OK)
-        st = iter_finish(m, &it, out, vals, err);
-    for (int32_t k = 0; k < p->n_scan_out && st == ST_OK; k++)
-        if (out[N + k])
-            st = stack_join(n, m, g->outputs[N + k], &it.stacks[k],
-                            p->out_axis[k], p->out_rev[k], out[N + k], err);
-    iter_free(m, &it, vals);
+    /* step 3: stack along the batch axis */
+    for (int32_t k = 0; k < NK && st == ST_OK; k++)
+        if (out[k])
+            st = stack_join(n, m, g->outputs[k], &stacks[k], 0, 0, out[k], err);
+    for (int32_t k = 0; stacks && k < NK; k++)
+        stack_free(&stacks[k]);
+    free(stacks);
+    free(views);
+    free(res);
+    free(vp);
     return st;
 }
 
@@ -558,7 +667,10 @@ Status control_run(const Model *m, const Node *n, Tensor *vals,
     switch (n->op) {
     case OP_If: return run_if(m, n, vals, in, out, err);
     case OP_Loop: return run_loop(m, n, vals, in, out, err);
-    case OP_Scan: return run_scan(m, n, vals, in, out, err);
+    case OP_Scan:
+        return ((const ControlParams *)n->params)->batched
+                   ? run_scan8(m, n, vals, in, out, err)
+                   : run_scan(m, n, vals, in, out, err);
     default: return op_subgraph(n, in, out, err);
     }
 }

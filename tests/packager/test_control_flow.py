@@ -9,6 +9,8 @@ Conditions are computed with Cast (float -> bool), which the runtime has.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import onnx
 import pytest
@@ -20,7 +22,10 @@ from onnx.reference import ReferenceEvaluator
 from wasmexport.abi_runtime import load
 from wasmexport.errors import UnsupportedOpError
 from wasmexport.packager import package
-from wasmexport.packager.runtime_info import supported_op_types
+from wasmexport.packager.embed import embed_blob, read_custom_sections
+from wasmexport.packager.lower import lower
+from wasmexport.packager.runtime_info import runtime_bytes, supported_op_types
+from wasmexport.packager.signature import METADATA_SECTION
 
 BOOL = TensorProto.BOOL
 R = np.random.default_rng(11)
@@ -384,6 +389,26 @@ def test_scan_inside_loop_reads_loop_state():
     assert_matches_onnxruntime(model, arrays)
 
 
+@pytest.mark.parametrize("with_lens", [True, False])
+def test_scan_opset8_batch_axis_and_sequence_lens(with_lens):
+    """Scan 8: inputs carry a batch axis 0, steps on axis 1, optional sequence_lens
+    (scan outputs are zero past each entry's length), directions per scanned input."""
+    body = graph(
+        [node("Add", ["acc", "a"], ["acc2"]), node("Mul", ["a", "b"], ["prod"])],
+        "body",
+        [vi("acc", FLOAT, [2]), vi("a", FLOAT, [2]), vi("b", FLOAT, [2])],
+        [vi("acc2", FLOAT, [2]), vi("prod", FLOAT, [2])],
+    )
+    scan = node("Scan", ["lens" if with_lens else "", "acc0", "a", "b"], ["acc", "prods"],
+                body=body, num_scan_inputs=2, directions=[0, 1])  # fmt: skip
+    inputs = [("lens", INT64, [3])] if with_lens else []
+    inputs += [("acc0", FLOAT, [3, 2]), ("a", FLOAT, [3, 4, 2]), ("b", FLOAT, [3, 4, 2])]
+    model = make_model([scan], inputs, [("acc", FLOAT, None), ("prods", FLOAT, None)], opset=8)
+    arrays = [np.array([4, 1, 3], np.int64)] if with_lens else []
+    arrays += [randn(3, 2), randn(3, 4, 2), randn(3, 4, 2)]
+    assert_matches_onnxruntime(model, arrays)
+
+
 # ---- torch and Keras exports ---------------------------------------------------------
 
 
@@ -436,7 +461,6 @@ def test_keras_gru_loop_from_tf2onnx():
 # ---- ONNX conformance cases ----------------------------------------------------------
 
 # Sequence and optional values are not runtime values yet; these cases must be refused.
-# Scan of opset 8 (batch axis, sequence_lens) is refused by the runtime too.
 UNSUPPORTED_CASES = {"test_if_seq", "test_if_opt", "test_loop13_seq", "test_loop16_seq_none"}
 
 
@@ -445,7 +469,7 @@ CONFORMANCE = conformance_cases("if_", "loop", "scan")
 
 @pytest.mark.parametrize(
     "case",
-    [c for c in CONFORMANCE if c.name not in UNSUPPORTED_CASES and c.name != "test_scan_sum"],
+    [c for c in CONFORMANCE if c.name not in UNSUPPORTED_CASES],
     ids=lambda c: c.name,
 )
 def test_conformance(case):
@@ -458,3 +482,59 @@ def test_conformance(case):
 def test_conformance_sequence_cases_are_refused(case):
     with pytest.raises(UnsupportedOpError, match="Sequence|Optional"):
         package(case.model)
+
+
+# ---- loader checks and memory --------------------------------------------------------
+
+
+def load_error_of(model, mutate) -> str:
+    """Lower model, let mutate() corrupt the plan, embed it; return the module's error."""
+    plan, _ = lower(model)
+    mutate(plan)
+    metadata = read_custom_sections(package(model).wasm)[METADATA_SECTION]
+    wasm = embed_blob(runtime_bytes(), plan.to_bytes(), {METADATA_SECTION: metadata})
+    with load(wasm) as m:
+        status, answer = m.request('{"input": [true, [1, 2, 3]]}')
+    assert status == 1
+    return json.loads(answer)["error"]
+
+
+def _move_first_node_last(plan):
+    plan.main.nodes.append(plan.main.nodes.pop(0))
+
+
+def _same_body_twice(plan):
+    if_node = next(n for n in plan.main.nodes if n.op_type == "If")
+    if_node.attributes[1].value = if_node.attributes[0].value
+
+
+def _body_index_not_after_its_graph(plan):
+    if_node = next(n for n in plan.main.nodes if n.op_type == "If")
+    if_node.attributes[0].value = 0
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (_move_first_node_last, "input 'x' is read before it is computed"),
+        (_same_body_twice, "is the body of two attributes"),
+        (_body_index_not_after_its_graph, "graph attribute index out of range"),
+    ],
+)
+def test_loader_refuses_bad_subgraph_plans(mutate, message):
+    """A body reading an outer value that is computed later, a body shared by two
+    attributes, a body index that could form a cycle."""
+    assert message in load_error_of(if_model(), mutate)
+
+
+def test_repeated_requests_do_not_grow_memory():
+    """Body inputs, scan stacks and moved outputs are all released after each request."""
+    model = nested_model()
+    arrays = [np.array(True), np.array(6, np.int64), randn(2)]
+    with load(package(model).wasm) as m:
+        for _ in range(5):
+            m.run(arrays)
+        size = m._memory.data_len(m._store)
+        for _ in range(40):
+            m.run(arrays)
+        assert m._memory.data_len(m._store) == size
