@@ -64,7 +64,7 @@ void wx_bench_repeat(int32_t r)
 static Status bench_runs(const Model *m, Tensor *vals, Err *err)
 {
     for (int32_t r = 1; r < bench_repeat; r++) {
-        Status st = graph_run(m, vals, err);
+        Status st = graph_run(m, 0, vals, err);
         if (st != ST_OK)
             return st;
         for (int32_t i = 0; i < m->graphs[0].n_outputs; i++) {
@@ -210,7 +210,7 @@ static int answer(void)
         st = bench_runs(m, vals, &err);
         if (st == ST_OK)
 #endif
-        st = graph_run(m, vals, &err);
+        st = graph_run(m, 0, vals, &err);
     }
     if (st == ST_OK) {
         for (int32_t i = 0; i < m->graphs[0].n_outputs; i++)

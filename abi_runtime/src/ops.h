@@ -105,7 +105,19 @@ typedef Status (*OpPrepare)(const Model *m, Node *n, Err *err);
     OP(Col2Im, op_col2im, NULL, 3, 3, 1, 1) /* sum columns into an image */  \
     /* resizing (ops_resize.c) */                                           \
     OP(Resize, op_resize, prep_resize, 1, 4, 1, 1) /* nearest/linear/cubic */ \
-    OP(Upsample, op_resize, prep_resize, 1, 2, 1, 1) /* Resize, asymmetric */
+    OP(Upsample, op_resize, prep_resize, 1, 2, 1, 1) /* Resize, asymmetric */  \
+    /* control flow (ops_control.c): bodies are graphs of the plan, run  */ \
+    /* by graph_run through control_run; op_subgraph is never called    */ \
+    OP(If, op_subgraph, prep_if, 1, 1, 1, MAX_NODE_IO)                        \
+                                  /* outputs of then_branch or else_branch */ \
+    OP(Loop, op_subgraph, prep_loop, 2, MAX_NODE_IO, 1, MAX_NODE_IO)          \
+                  /* while i < M && cond: states = body(i, cond, states) */   \
+    OP(Scan, op_subgraph, prep_scan, 1, MAX_NODE_IO, 1, MAX_NODE_IO)          \
+                  /* states = body(states, slices of the scan inputs) */      \
+    /* recurrent layers (ops_rnn.c) */                                      \
+    OP(RNN, op_rnn, prep_rnn, 3, 6, 1, 2)    /* H = f(X W^T + H R^T + b) */   \
+    OP(GRU, op_rnn, prep_rnn, 3, 6, 1, 2)    /* gates z, r, h */              \
+    OP(LSTM, op_rnn, prep_rnn, 3, 8, 1, 3)   /* gates i, o, f, c; cell C */
 
 typedef enum {
 #define OP_ENUM(name, run, prep, in_lo, in_hi, out_lo, out_hi) OP_##name,
@@ -149,6 +161,26 @@ Status prep_conv_dispatch(const Model *m, Node *n, Err *err);
 Status op_conv(const Node *n, Tensor *const *in, Tensor *const *out, Err *e);
 /* resizing (ops_resize.c) */
 Status prep_resize(const Model *m, Node *n, Err *err);
+
+/* control flow and recurrent layers */
+Status prep_if(const Model *m, Node *n, Err *err);
+Status prep_loop(const Model *m, Node *n, Err *err);
+Status prep_scan(const Model *m, Node *n, Err *err);
+Status prep_rnn(const Model *m, Node *n, Err *err);
+
+/* Ops whose bodies are subgraphs: graph_run calls control_run for them. */
+#define OP_HAS_SUBGRAPH(op) ((op) == OP_If || (op) == OP_Loop || (op) == OP_Scan)
+
+/* Ops whose first output may be absent ("" in ONNX). */
+#define OP_FIRST_OUTPUT_OPTIONAL(op)                                          \
+    (OP_HAS_SUBGRAPH(op) || (op) == OP_RNN || (op) == OP_GRU || (op) == OP_LSTM)
+
+/*
+ * Run control-flow node n (If, Loop, Scan): its bodies read and write the
+ * value slots vals of the whole model (see graph_run). in/out as for OpRun.
+ */
+Status control_run(const Model *m, const Node *n, Tensor *vals,
+                   Tensor *const *in, Tensor *const *out, Err *err);
 
 /* Helpers shared by kernels (ops_common.c). */
 

@@ -41,8 +41,8 @@ Status op_prepare(const Model *m, Node *n, Err *err)
         return node_fail(n, err, ST_BAD_FORMAT, "expected %d to %d outputs, "
                          "got %d", (int)info->out_lo, (int)info->out_hi,
                          (int)n->n_out);
-    /* kernels write out[0] unconditionally */
-    if (n->out[0] < 0)
+    /* kernels write out[0] unconditionally (except where it is optional) */
+    if (!OP_FIRST_OUTPUT_OPTIONAL(n->op) && n->out[0] < 0)
         return node_fail(n, err, ST_BAD_FORMAT, "first output is missing");
     return info->prepare ? info->prepare(m, n, err) : ST_OK;
 }
