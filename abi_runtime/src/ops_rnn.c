@@ -331,8 +331,9 @@ static Status times_state(int64_t m, int64_t k, int64_t B, StepWeights a,
 {
     if (B >= SMALL_BATCH) {
         StridedB sb = {state, k, 1, k};
-        return gemm_packed(m, B, k, a.packed, gemm_pack_b_strided, &sb, c, B,
-                           NULL, err);
+        GemmB gb = {NULL, gemm_pack_b_strided, &sb};
+        Epilogue ep = gemm_no_epilogue();
+        return gemm_run(m, B, k, a.packed, &gb, c, B, &ep, err);
     }
     for (int64_t b = 0; b < B; b++) {
         float *restrict y = row;
@@ -477,9 +478,11 @@ static Status run_direction(const Node *n, const RnnParams *p, const Dims *d,
 
     /* 2: XW (G*H, S*B) = W X^T + bias, all steps at once */
     StridedB sx = {d->x, I, 1, I};
-    if (S * B > 0 && (st = gemm_packed(G * H, S * B, I, s->pw,
-                                       gemm_pack_b_strided, &sx, s->xw,
-                                       S * B, s->bias, err)))
+    GemmB gx = {NULL, gemm_pack_b_strided, &sx};
+    Epilogue ex = gemm_no_epilogue();
+    ex.bias_row = s->bias;
+    if (S * B > 0 &&
+        (st = gemm_run(G * H, S * B, I, s->pw, &gx, s->xw, S * B, &ex, err)))
         return st;
 
     /* 3: initial state (B, H) */
