@@ -30,6 +30,7 @@ from .plan_format import (
     PlanBuilder,
     PlanNode,
     PlanValue,
+    TypeKind,
     ValueKind,
 )
 from .runtime_info import supported_op_types
@@ -119,6 +120,33 @@ def _dims_of(type_proto: onnx.TypeProto) -> tuple[int | str, ...] | None:
     return tuple(dims)
 
 
+def _value_type(type_proto: onnx.TypeProto, where: str) -> tuple[int, int, int, tuple | None]:
+    """(type kind, dtype, map key dtype, dims) of a value's type.
+
+    Tensors give their element dtype and dims; a map gives its value dtype and key dtype;
+    a sequence of maps (ZipMap's output) the same with TypeKind.SEQ_MAP.
+    """
+    which = type_proto.WhichOneof("value")
+    kind = TypeKind.TENSOR
+    if which == "sequence_type":
+        type_proto = type_proto.sequence_type.elem_type
+        if type_proto.WhichOneof("value") != "map_type":
+            raise PackageError(f"{where}: sequences of tensors are not supported yet")
+        kind = TypeKind.SEQ_MAP
+        which = "map_type"
+    if which == "map_type":
+        m = type_proto.map_type
+        if m.key_type not in (onnx.TensorProto.INT64, onnx.TensorProto.STRING):
+            raise PackageError(f"{where}: map keys must be int64 or string")
+        if m.value_type.WhichOneof("value") != "tensor_type":
+            raise PackageError(f"{where}: map values must be tensor elements")
+        value_dtype = m.value_type.tensor_type.elem_type
+        return (kind or TypeKind.MAP), value_dtype, m.key_type, None
+    if which not in ("tensor_type", None):
+        raise PackageError(f"{where}: values of type {which} are not supported")
+    return TypeKind.TENSOR, type_proto.tensor_type.elem_type, 0, _dims_of(type_proto)
+
+
 def _attribute(attr: onnx.AttributeProto, node: onnx.NodeProto, add_constant) -> Attribute:
     """Convert one attribute; tensors become constants referenced by index."""
     t = attr.type
@@ -193,11 +221,9 @@ def lower(onnx_model: onnx.ModelProto) -> tuple[PlanBuilder, onnx.ModelProto]:
     for inp in graph.input:
         if inp.name in initializers:
             continue
-        if not inp.type.HasField("tensor_type"):
-            raise PackageError(f"graph input {inp.name!r}: only tensor inputs are supported")
-        dtype = inp.type.tensor_type.elem_type
+        kind, dtype, key, dims = _value_type(inp.type, f"graph input {inp.name!r}")
         index[inp.name] = plan.add_value(
-            PlanValue(inp.name, dtype, ValueKind.INPUT, _dims_of(inp.type))
+            PlanValue(inp.name, dtype, ValueKind.INPUT, dims, type_kind=kind, key_dtype=key)
         )
         plan.main.inputs.append(index[inp.name])
     for init in graph.initializer:
@@ -227,10 +253,18 @@ def lower(onnx_model: onnx.ModelProto) -> tuple[PlanBuilder, onnx.ModelProto]:
             if name in index:
                 raise PackageError(f"value {name!r} is written twice (node {node.name!r})")
             type_proto = shapes.get(name)
-            dtype = type_proto.tensor_type.elem_type if type_proto is not None else 0
-            dims = _dims_of(type_proto) if type_proto is not None else None
+            kind, dtype, key, dims = TypeKind.TENSOR, 0, 0, None
+            if type_proto is not None:
+                kind, dtype, key, dims = _value_type(type_proto, f"value {name!r}")
             index[name] = plan.add_value(
-                PlanValue(name, dtype or onnx.TensorProto.FLOAT, ValueKind.ACTIVATION, dims)
+                PlanValue(
+                    name,
+                    dtype or onnx.TensorProto.FLOAT,
+                    ValueKind.ACTIVATION,
+                    dims,
+                    type_kind=kind,
+                    key_dtype=key,
+                )
             )
             outputs.append(index[name])
         attrs = [_attribute(a, node, add_constant) for a in node.attribute]

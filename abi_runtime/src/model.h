@@ -42,6 +42,8 @@ typedef struct {
     Tensor constant;         /* VK_CONSTANT: borrowed view into the blob */
     int32_t last_use;        /* main graph: last node reading it, -1 none */
     int32_t is_output;       /* a main-graph output: never freed early */
+    int32_t type_kind;       /* TypeKind (tensor, map, sequence of maps) */
+    int32_t key_dtype;       /* maps: DT_INT64 or DT_STRING */
 } Value;
 
 /* ONNX AttributeProto.AttributeType codes. */
@@ -70,6 +72,7 @@ typedef struct {
     const int32_t *out;
     Attr *attrs;
     void *params;        /* op-specific, filled by the op's prepare */
+    void (*free_params)(void *params); /* NULL: params is one free() block */
 } Node;
 
 typedef struct {
