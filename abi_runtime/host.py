@@ -232,7 +232,19 @@ def _json_value(a) -> object:
         return {str(k): (v.item() if isinstance(v, np.generic) else v) for k, v in a.items()}
     if a.dtype == object:
         return np.vectorize(_text, otypes=[object])(a).tolist() if a.size else a.tolist()
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        # strict JSON has no NaN or Infinity: the runtime reads them as strings
+        return np.vectorize(_number, otypes=[object])(a.astype(np.float64)).tolist()
     return a.tolist()
+
+
+def _number(v: float) -> float | str:
+    """A float as JSON accepts it; non-finite values by name ("NaN", "-Infinity")."""
+    if np.isnan(v):
+        return "NaN"
+    if np.isinf(v):
+        return "Infinity" if v > 0 else "-Infinity"
+    return float(v)
 
 
 def _text(x: object) -> str:
@@ -240,9 +252,11 @@ def _text(x: object) -> str:
 
 
 def _map_keys(d: dict, type_name: str) -> dict:
-    """JSON object keys back to int for maps with int64 keys."""
-    key = type_name.split("(")[-1].split(",")[0]
-    return {int(k): v for k, v in d.items()} if key == "int64" else dict(d)
+    """A map from its JSON object: int keys for int64 maps, keys in ascending order (as
+    onnxruntime's maps iterate: by value for ints, by UTF-8 bytes for strings)."""
+    if type_name.split("(")[-1].split(",")[0] == "int64":
+        return dict(sorted((int(k), v) for k, v in d.items()))
+    return dict(sorted(d.items(), key=lambda kv: kv[0].encode("utf-8")))
 
 
 def _from_json(v: object, type_name: str, shape) -> object:

@@ -161,10 +161,11 @@ Status op_linear_classifier(const Node *n, Tensor *const *in,
         /* two labels: pick one by the sign; else 1 / 0 ("1" / "0") */
         put_label(out[0], &p->labels, r, second ? v > 0 : -1, v > 0);
         if (second) {
-            s[2 * r] = p->pt == PT_PROBIT ? ml_probit(v) : 1.0f - v;
-            s[2 * r + 1] = p->pt == PT_PROBIT ? 0.0f : v;
-        } else if (p->pt == PT_PROBIT) {
-            s[r] = ml_probit(v);
+            float q = p->pt == PT_LOGISTIC ? ml_logistic(v) : v;
+            s[2 * r] = p->pt == PT_PROBIT ? ml_probit(v) : 1.0f - q;
+            s[2 * r + 1] = p->pt == PT_PROBIT ? 0.0f : q;
+        } else if (p->pt == PT_PROBIT || p->pt == PT_LOGISTIC) {
+            s[r] = p->pt == PT_PROBIT ? ml_probit(v) : ml_logistic(v);
         }
     }
     for (int64_t r = 0; c > 1 && r < rows; r++) {

@@ -19,6 +19,7 @@
 typedef struct {
     int32_t dtype;             /* DT_STRING, DT_INT64, DT_FLOAT, DT_DOUBLE */
     int64_t n;
+    int32_t out_dtype;         /* as an output: the table's own dtype */
     const char *const *s;      /* strings (into the plan) */
     int64_t *i;                /* owned */
     double *d;                 /* owned; float values stored widened */
@@ -41,6 +42,7 @@ static int64_t list_find(const List *l, const Tensor *x, int64_t k)
                 return j;
     } else if (l->dtype == DT_INT64) {
         int64_t v = x->dtype == DT_INT32 ? ((const int32_t *)x->data)[k]
+                  : x->dtype == DT_INT16 ? ((const int16_t *)x->data)[k]
                                          : ((const int64_t *)x->data)[k];
         for (int64_t j = 0; j < l->n; j++)
             if (l->i[j] == v)
@@ -65,6 +67,8 @@ static void list_put(const List *l, int64_t j, const List *dflt, Tensor *y,
     switch (y->dtype) {
     case DT_STRING: ((const char **)y->data)[k] = src->s[at]; break;
     case DT_INT64: ((int64_t *)y->data)[k] = src->i[at]; break;
+    case DT_INT32: ((int32_t *)y->data)[k] = (int32_t)src->i[at]; break;
+    case DT_INT16: ((int16_t *)y->data)[k] = (int16_t)src->i[at]; break;
     case DT_FLOAT: ((float *)y->data)[k] = (float)src->d[at]; break;
     default: ((double *)y->data)[k] = src->d[at]; break;
     }
@@ -74,6 +78,7 @@ static void list_put(const List *l, int64_t j, const List *dflt, Tensor *y,
 static Status list_from_tensor(const Node *n, const Tensor *c, List *l, Err *err)
 {
     l->n = c->numel;
+    l->out_dtype = c->dtype;
     l->dtype = c->dtype == DT_INT32 || c->dtype == DT_INT16 ? DT_INT64 : c->dtype;
     if (c->dtype == DT_STRING) {
         l->s = c->data;
@@ -103,20 +108,20 @@ static Status list_from_attrs(const Model *m, const Node *n, const char *prefix,
     Status st;
     snprintf(name, sizeof name, "%s_strings", prefix);
     if ((l->s = ml_strings(n, name, &l->n))) {
-        l->dtype = DT_STRING;
+        l->dtype = l->out_dtype = DT_STRING;
         return ST_OK;
     }
     snprintf(name, sizeof name, "%s_int64s", prefix);
     if ((st = ml_ints(m, n, name, NULL, &l->i, &l->n, err)))
         return st;
     if (l->n >= 0) {
-        l->dtype = DT_INT64;
+        l->dtype = l->out_dtype = DT_INT64;
         return ST_OK;
     }
     snprintf(name, sizeof name, "%s_floats", prefix);
     if ((st = ml_doubles(m, n, name, NULL, &l->d, &l->n, err)))
         return st;
-    l->dtype = DT_FLOAT;
+    l->dtype = l->out_dtype = DT_FLOAT;
     if (l->n < 0)
         l->n = 0, l->dtype = DT_UNDEFINED;
     return ST_OK;
@@ -144,14 +149,12 @@ static void free_encoder(void *q)
 static Status encoder_defaults(const Node *n, EncoderParams *p, Err *err)
 {
     static const char *const UNUSED[] = {"_Unused"};
-    const char *ds = attr_string(n, "default_string", "_Unused");
-    p->dflt_s = (List){DT_STRING, 1, ds == UNUSED[0] ? UNUSED : NULL, NULL, NULL};
-    if (!p->dflt_s.s) {
-        const Attr *a = node_attr(n, "default_string");
-        p->dflt_s.s = &a->s;
-    }
-    p->dflt_i = (List){DT_INT64, 1, NULL, malloc(sizeof(int64_t)), NULL};
-    p->dflt_f = (List){DT_FLOAT, 1, NULL, NULL, malloc(sizeof(double))};
+    const Attr *ds = node_attr(n, "default_string");
+    p->dflt_s = (List){DT_STRING, 1, DT_STRING, UNUSED, NULL, NULL};
+    if (ds && ds->type == AT_STRING)
+        p->dflt_s.s = &ds->s;
+    p->dflt_i = (List){DT_INT64, 1, DT_INT64, NULL, malloc(sizeof(int64_t)), NULL};
+    p->dflt_f = (List){DT_FLOAT, 1, DT_FLOAT, NULL, NULL, malloc(sizeof(double))};
     if (!p->dflt_i.i || !p->dflt_f.d)
         return node_fail(n, err, ST_OOM, "out of memory");
     p->dflt_i.i[0] = attr_int(n, "default_int64", -1);
@@ -204,7 +207,7 @@ Status prep_label_encoder(const Model *m, Node *n, Err *err)
     }
     const List *src = p->values.dtype == DT_STRING ? &p->dflt_s
                     : p->values.dtype == DT_INT64 ? &p->dflt_i : &p->dflt_f;
-    p->dflt = (List){src->dtype, 1, src->s, NULL, NULL};
+    p->dflt = (List){src->dtype, 1, src->dtype, src->s, NULL, NULL};
     if (src->i && (p->dflt.i = malloc(sizeof(int64_t))))
         p->dflt.i[0] = src->i[0];
     if (src->d && (p->dflt.d = malloc(sizeof(double))))
@@ -242,12 +245,12 @@ Status op_label_encoder(const Node *n, Tensor *const *in, Tensor *const *out,
         }
         return ST_OK;
     }
-    int x_kind = x->dtype == DT_INT32 ? DT_INT64 : x->dtype;
+    int x_kind = x->dtype == DT_INT32 || x->dtype == DT_INT16 ? DT_INT64 : x->dtype;
     if (x_kind != p->keys.dtype && !(x_kind == DT_DOUBLE && p->keys.dtype == DT_FLOAT) &&
         !(x_kind == DT_FLOAT && p->keys.dtype == DT_DOUBLE))
         return node_fail(n, err, ST_SHAPE_MISMATCH, "input is %s, the keys are "
                          "%s", dtype_name(x->dtype), dtype_name(p->keys.dtype));
-    if ((st = tensor_alloc(out[0], p->values.dtype, x->ndim, x->dims, err)))
+    if ((st = tensor_alloc(out[0], p->values.out_dtype, x->ndim, x->dims, err)))
         return st;
     for (int64_t k = 0; k < x->numel; k++)
         list_put(&p->values, list_find(&p->keys, x, k), &p->dflt, out[0], k);
@@ -262,7 +265,7 @@ Status op_category_mapper(const Node *n, Tensor *const *in, Tensor *const *out,
 {
     const Tensor *x = in[0];
     const Attr *ca = node_attr(n, "cats_int64s");
-    List strs = {DT_STRING, 0, NULL, NULL, NULL};
+    List strs = {DT_STRING, 0, DT_STRING, NULL, NULL, NULL};
     strs.s = ml_strings(n, "cats_strings", &strs.n);
     if (!strs.s || !ca || ca->type != AT_INTS || ca->count != strs.n)
         return node_fail(n, err, ST_BAD_FORMAT, "cats_strings and cats_int64s "
@@ -298,7 +301,7 @@ Status op_one_hot_encoder(const Node *n, Tensor *const *in, Tensor *const *out,
                           Err *err)
 {
     const Tensor *x = in[0];
-    List cats = {DT_STRING, 0, NULL, NULL, NULL};
+    List cats = {DT_STRING, 0, DT_STRING, NULL, NULL, NULL};
     const Attr *ci = node_attr(n, "cats_int64s");
     cats.s = ml_strings(n, "cats_strings", &cats.n);
     if (!cats.s) {

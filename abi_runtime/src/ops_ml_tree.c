@@ -26,6 +26,7 @@ typedef struct {
 
 typedef struct {
     int classifier, pt, agg, binary_case, all_positive, out_double;
+    int use_double;        /* double thresholds: sums in double, else float */
     int32_t n_nodes, n_trees, n_w;
     TNode *nodes;
     int32_t *roots;        /* (n_trees,) */
@@ -265,6 +266,9 @@ Status prep_tree(const Model *m, Node *n, Err *err)
                          "targets", (long long)p->n_base, (long long)p->n_targets);
     TreeAttrs a;
     memset(&a, 0, sizeof a);
+    const Attr *vt = node_attr(n, "nodes_values_as_tensor");
+    p->use_double = vt && vt->type == AT_TENSOR &&
+                    m->values[attr_tensor(vt)].constant.dtype == DT_DOUBLE;
     st = read_tree_attrs(m, n, &a, p->classifier, err);
     if (st == ST_OK)
         st = build_v3(n, p, &a, err);
@@ -316,6 +320,9 @@ Status prep_tree5(const Model *m, Node *n, Err *err)
         (st = ml_doubles(m, n, "nodes_splits", "nodes_splits", &splits, &ns, err)) ||
         (st = ml_doubles(m, n, "leaf_weights", "leaf_weights", &lw, &nlw, err)))
         goto done;
+    const Attr *sa = node_attr(n, "nodes_splits");
+    p->use_double = sa && sa->type == AT_TENSOR &&
+                    m->values[attr_tensor(sa)].constant.dtype == DT_DOUBLE;
     if (nf <= 0 || nt != nf || nfl != nf || ntl != nf || nfal != nf ||
         ns != nf || (nmo >= 0 && nmo != nf) || (nm > 0 && nm != nf) ||
         nr <= 0 || nlt <= 0 || nlw != nlt || nf + nlt > (1 << 26)) {
@@ -411,6 +418,13 @@ static const TNode *walk(const TreeParams *p, const Tensor *x, int64_t off,
     return t->mode == M_LEAF ? t : NULL;
 }
 
+/* a + b in the precision of the thresholds (float unless they are double),
+   so that ties fall the way onnxruntime's do. */
+static double tsum(const TreeParams *p, double a, double b)
+{
+    return p->use_double ? a + b : (double)((float)a + (float)b);
+}
+
 /* Scores of one row: s[k] aggregated over trees, has[k] set when some leaf
    voted for k. */
 static void tree_scores(const TreeParams *p, const Tensor *x, int64_t off,
@@ -431,7 +445,7 @@ static void tree_scores(const TreeParams *p, const Tensor *x, int64_t off,
             else if (p->agg == AGG_MAX)
                 s[c] = has[c] && s[c] >= v ? s[c] : v;
             else
-                s[c] += v;
+                s[c] = tsum(p, s[c], v);
             has[c] = 1;
         }
     }
@@ -467,9 +481,11 @@ static Status run_regressor(const Node *n, const TreeParams *p, const Tensor *x,
     for (int64_t r = 0; st == ST_OK && r < rows; r++) {
         tree_scores(p, x, r * cols, s, has);
         for (int64_t i = 0; i < k; i++) {
-            double v = p->agg == AGG_AVERAGE ? s[i] / (p->n_trees ? p->n_trees : 1)
-                                             : s[i];
-            v += p->n_base > 0 ? p->base[i] : 0.0;
+            double v = s[i];
+            if (p->agg == AGG_AVERAGE)
+                v = p->use_double ? v / (p->n_trees ? p->n_trees : 1)
+                                  : (float)v / (float)(p->n_trees ? p->n_trees : 1);
+            v = p->n_base > 0 ? tsum(p, v, p->base[i]) : v;
             s[i] = v;
             row[i] = (float)v;
         }
@@ -512,15 +528,15 @@ static int64_t binary_row(const TreeParams *p, double *s, uint8_t *has,
     int extra = -1, size = 2;
     if (p->n_base == 2) {
         if (has[1]) {
-            s[1] = p->base[1] + s[0];
+            s[1] = tsum(p, p->base[1], s[0]);
             s[0] = -s[1];
         } else {
-            s[1] += p->base[1];
-            s[0] += p->base[0];
+            s[1] = tsum(p, s[1], p->base[1]);
+            s[0] = tsum(p, s[0], p->base[0]);
         }
         has[1] = 1;
     } else if (p->n_base == 1) {
-        s[0] += p->base[0];
+        s[0] = tsum(p, s[0], p->base[0]);
         size = has[1] ? 2 : 1;
     } else {
         extra = 3;
@@ -593,7 +609,7 @@ Status op_tree_classifier(const Node *n, Tensor *const *in, Tensor *const *out,
             best = -1;
             for (int64_t i = 0; i < k; i++) {
                 if (p->n_base == k) {
-                    s[i] += p->base[i];
+                    s[i] = tsum(p, s[i], p->base[i]);
                     has[i] = 1;
                 }
                 if (has[i] && (best < 0 || s[i] > s[best]))

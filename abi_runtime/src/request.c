@@ -610,6 +610,17 @@ static Status parse_inputs(const Model *m, Json *j, const Fields *f, int raw,
     Json ij = {f->input.start, f->input.end, j->err};
     int c = json_peek(&ij);
     Status st;
+    /* a lone map input: {"input": {"k": v, ..}} is the map itself unless
+       its first key is the input's name ({"input": {"x": {..}}}) */
+    if (c == '{' && g->n_inputs == 1 &&
+        m->values[g->inputs[0]].type_kind == TK_MAP) {
+        Json kj = ij;
+        char key[NAME_CAP];
+        kj.p++;
+        if (json_peek(&kj) != '"' || json_string(&kj, key, sizeof key, NULL) ||
+            strcmp(key, m->values[g->inputs[0]].name))
+            return parse_input(m, &ij, f, raw, 0, &inputs[0]);
+    }
     if (c == '{') {
         /* by name */
         ij.p++;
