@@ -211,7 +211,7 @@ enum { K_LINEAR, K_POLY, K_RBF, K_SIGMOID };
 
 typedef struct {
     int pt, kernel, svc, one_class, all_positive;
-    float gamma, coef0;
+    double gamma, coef0;
     int degree;
     int64_t classes, vectors, features;
     double *coef, *sv, *rho, *proba, *probb;
@@ -253,8 +253,8 @@ Status prep_svm(const Model *m, Node *n, Err *err)
         (st = ml_doubles(m, n, "kernel_params", NULL, &kp, &n_kp, err)))
         return st;
     if (n_kp >= 3) {
-        p->gamma = (float)kp[0];
-        p->coef0 = (float)kp[1];
+        p->gamma = kp[0];
+        p->coef0 = kp[1];
         p->degree = (int)kp[2];
     }
     free(kp);
@@ -325,36 +325,42 @@ Status prep_svm(const Model *m, Node *n, Err *err)
     return ST_OK;
 }
 
-/* K(x, v) for the model's kernel, in float32 like onnxruntime. */
-static float svm_kernel(const SvmParams *p, const Tensor *x, int64_t xoff,
-                        const double *v, float bias)
+/*
+ * K(x, v) for the model's kernel. SVMs compute in double, as libsvm does:
+ * probability estimates iterate to a tolerance, so float32 rounding would
+ * move them by up to ~1e-3 (onnxruntime's float32 kernels differ from
+ * scikit-learn by that much).
+ */
+static double svm_kernel(const SvmParams *p, const Tensor *x, int64_t xoff,
+                         const double *v, double bias)
 {
     double acc = 0.0;
     if (p->kernel == K_RBF) {
         for (int64_t f = 0; f < p->features; f++) {
-            double d = (double)(float)ml_get(x, xoff + f) - (float)v[f];
+            double d = ml_get(x, xoff + f) - v[f];
             acc += d * d;
         }
-        return expf(-p->gamma * (float)acc);
+        return exp(-(double)p->gamma * acc);
     }
     for (int64_t f = 0; f < p->features; f++)
-        acc += (double)(float)ml_get(x, xoff + f) * (float)v[f];
-    float s = (float)acc + bias;
+        acc += ml_get(x, xoff + f) * v[f];
+    acc += bias;
     switch (p->kernel) {
-    case K_POLY: return powf(p->gamma * s + p->coef0, (float)p->degree);
-    case K_SIGMOID: return tanhf(p->gamma * s + p->coef0);
-    default: return s;
+    case K_POLY: return pow((double)p->gamma * acc + p->coef0, (double)p->degree);
+    case K_SIGMOID: return tanh((double)p->gamma * acc + p->coef0);
+    default: return acc;
     }
 }
 
 /* Pairwise coupling of probabilities (Wu, Lin and Weng 2004, method 2):
-   r (k, k) pairwise estimates -> p (k,), as libsvm and onnxruntime do. */
-static void couple_probabilities(int64_t k, const float *r, float *p, float *q,
-                                 float *qp)
+   r (k, k) pairwise estimates -> p (k,), with libsvm's iteration limit
+   (max(100, k)) and tolerance (0.005 / k). */
+static void couple_probabilities(int64_t k, const double *r, double *p, double *q,
+                                 double *qp)
 {
     for (int64_t i = 0; i < k; i++) {
-        p[i] = 1.0f / (float)k;
-        q[i * k + i] = 0.0f;
+        p[i] = 1.0 / (double)k;
+        q[i * k + i] = 0.0;
         for (int64_t j = 0; j < i; j++) {
             q[i * k + i] += r[j * k + i] * r[j * k + i];
             q[i * k + j] = q[j * k + i];
@@ -364,23 +370,24 @@ static void couple_probabilities(int64_t k, const float *r, float *p, float *q,
             q[i * k + j] = -r[j * k + i] * r[i * k + j];
         }
     }
-    float eps = 0.005f / (float)k;
-    for (int iter = 0; iter < 100; iter++) {
-        float pqp = 0.0f, max_error = 0.0f;
+    double eps = 0.005 / (double)k;
+    int64_t iters = k > 100 ? k : 100;
+    for (int64_t iter = 0; iter < iters; iter++) {
+        double pqp = 0.0, max_error = 0.0;
         for (int64_t i = 0; i < k; i++) {
-            qp[i] = 0.0f;
+            qp[i] = 0.0;
             for (int64_t j = 0; j < k; j++)
                 qp[i] += q[i * k + j] * p[j];
             pqp += p[i] * qp[i];
         }
         for (int64_t i = 0; i < k; i++) {
-            float e = fabsf(qp[i] - pqp);
+            double e = fabs(qp[i] - pqp);
             max_error = e > max_error ? e : max_error;
         }
         if (max_error < eps)
             break;
         for (int64_t i = 0; i < k; i++) {
-            float diff = (-qp[i] + pqp) / q[i * k + i];
+            double diff = (-qp[i] + pqp) / q[i * k + i];
             p[i] += diff;
             pqp = (pqp + diff * (diff * q[i * k + i] + 2 * qp[i])) / (1 + diff) /
                   (1 + diff);
@@ -394,10 +401,10 @@ static void couple_probabilities(int64_t k, const float *r, float *p, float *q,
 
 /* Scratch buffers of one SVMClassifier run. */
 typedef struct {
-    float *kern;   /* (vectors,) kernel values of one row */
-    float *pair;   /* (pairs,) decision values */
-    int64_t *votes;/* (classes,) */
-    float *r, *q, *qp; /* coupling: (k, k), (k, k), (k,) */
+    double *kern;     /* (vectors,) kernel values of one row */
+    double *pair;     /* (pairs,) decision values */
+    int64_t *votes;   /* (classes,) */
+    double *r, *q, *qp, *prob; /* coupling: (k, k), (k, k), (k,), (k,) */
 } SvmScratch;
 
 /* One row of an SVC model: decision values, votes, probabilities. */
@@ -410,14 +417,13 @@ static void svc_row(const SvmParams *p, const Tensor *x, int64_t row,
     memset(w->votes, 0, (size_t)k * sizeof(int64_t));
     for (int64_t i = 0; i < k - 1; i++)
         for (int64_t j = i + 1; j < k; j++) {
-            double sum = 0.0;
+            double sum = p->rho[idx];
             const double *ci = p->coef + (j - 1) * v, *cj = p->coef + i * v;
             for (int64_t s = 0; s < p->per_class[i]; s++)
-                sum += (float)ci[p->start[i] + s] * w->kern[p->start[i] + s];
+                sum += ci[p->start[i] + s] * w->kern[p->start[i] + s];
             for (int64_t s = 0; s < p->per_class[j]; s++)
-                sum += (float)cj[p->start[j] + s] * w->kern[p->start[j] + s];
-            sum += (float)p->rho[idx];
-            w->pair[idx++] = (float)sum;
+                sum += cj[p->start[j] + s] * w->kern[p->start[j] + s];
+            w->pair[idx++] = sum;
             w->votes[sum > 0 ? i : j]++;
         }
     *best = 0;
@@ -425,20 +431,23 @@ static void svc_row(const SvmParams *p, const Tensor *x, int64_t row,
         if (w->votes[i] > w->votes[*best])
             *best = i;
     if (!p->n_prob) {
-        memcpy(z, w->pair, (size_t)idx * sizeof(float));
+        for (int64_t i = 0; i < idx; i++)
+            z[i] = (float)w->pair[i];
         return;
     }
-    memset(w->r, 0, (size_t)(k * k) * sizeof(float));
+    memset(w->r, 0, (size_t)(k * k) * sizeof(double));
     idx = 0;
     for (int64_t i = 0; i < k - 1; i++)
         for (int64_t j = i + 1; j < k; j++, idx++) {
-            float a = 1.0f - ml_logistic(w->pair[idx] * (float)p->proba[idx] +
-                                         (float)p->probb[idx]);
-            a = a < 1e-7f ? 1e-7f : a > 1 - 1e-7f ? 1 - 1e-7f : a;
+            /* libsvm's sigmoid: P(i beats j) = 1 / (1 + e^(A f + B)) */
+            double a = 1.0 / (1.0 + exp(w->pair[idx] * p->proba[idx] + p->probb[idx]));
+            a = a < 1e-7 ? 1e-7 : a > 1 - 1e-7 ? 1 - 1e-7 : a;
             w->r[i * k + j] = a;
             w->r[j * k + i] = 1 - a;
         }
-    couple_probabilities(k, w->r, z, w->q, w->qp);
+    couple_probabilities(k, w->r, w->prob, w->q, w->qp);
+    for (int64_t i = 0; i < k; i++)
+        z[i] = (float)w->prob[i];
 }
 
 /* Y labels (N,), Z (N, classes) probabilities or (N, pairs) decision values
@@ -459,13 +468,14 @@ Status op_svm_classifier(const Node *n, Tensor *const *in, Tensor *const *out,
         return st;
     SvmScratch w = {0};
     size_t kk = (size_t)(k * k);
-    w.kern = malloc(sizeof(float) * (size_t)(p->vectors + 1));
-    w.pair = malloc(sizeof(float) * (size_t)(pairs + 1));
+    w.kern = malloc(sizeof(double) * (size_t)(p->vectors + 1));
+    w.pair = malloc(sizeof(double) * (size_t)(pairs + 1));
     w.votes = malloc(sizeof(int64_t) * (size_t)k);
-    w.r = malloc(sizeof(float) * kk);
-    w.q = malloc(sizeof(float) * kk);
-    w.qp = malloc(sizeof(float) * (size_t)k);
-    if (!w.kern || !w.pair || !w.votes || !w.r || !w.q || !w.qp)
+    w.r = malloc(sizeof(double) * kk);
+    w.q = malloc(sizeof(double) * kk);
+    w.qp = malloc(sizeof(double) * (size_t)k);
+    w.prob = malloc(sizeof(double) * (size_t)k);
+    if (!w.kern || !w.pair || !w.votes || !w.r || !w.q || !w.qp || !w.prob)
         st = node_fail(n, err, ST_OOM, "out of memory");
     for (int64_t r = 0; st == ST_OK && r < rows; r++) {
         float *zr = (float *)z.data + r * width, max_w = 0.0f;
@@ -474,8 +484,8 @@ Status op_svm_classifier(const Node *n, Tensor *const *in, Tensor *const *out,
             svc_row(p, in[0], r, &w, zr, &best);
         } else {
             for (int64_t c = 0; c < k; c++)
-                zr[c] = svm_kernel(p, in[0], r * p->features, p->coef + c * p->features,
-                                   (float)p->rho[0]);
+                zr[c] = (float)svm_kernel(p, in[0], r * p->features,
+                                          p->coef + c * p->features, p->rho[0]);
             for (int64_t c = 1; c < k; c++)
                 if (zr[c] > zr[best])
                     best = c;
@@ -503,6 +513,7 @@ Status op_svm_classifier(const Node *n, Tensor *const *in, Tensor *const *out,
         }
     }
     free(w.kern); free(w.pair); free(w.votes); free(w.r); free(w.q); free(w.qp);
+    free(w.prob);
     if (st != ST_OK) {
         tensor_release(&z);
         return st;
@@ -528,13 +539,13 @@ Status op_svm_regressor(const Node *n, Tensor *const *in, Tensor *const *out,
     for (int64_t r = 0; r < rows; r++) {
         float s;
         if (p->svc) {
-            double acc = 0.0;
+            double acc = p->rho[0];
             for (int64_t v = 0; v < p->vectors; v++)
-                acc += (float)p->coef[v] *
+                acc += p->coef[v] *
                        svm_kernel(p, in[0], r * p->features, p->sv + v * p->features, 0);
-            s = (float)(acc + (float)p->rho[0]);
+            s = (float)acc;
         } else {
-            s = svm_kernel(p, in[0], r * p->features, p->coef, (float)p->rho[0]);
+            s = (float)svm_kernel(p, in[0], r * p->features, p->coef, p->rho[0]);
         }
         if (p->one_class)
             s = s > 0 ? 1.0f : -1.0f;

@@ -25,7 +25,8 @@ typedef struct {
 } TNode;
 
 typedef struct {
-    int classifier, pt, agg, binary_case, all_positive, out_double;
+    int classifier, pt, agg, binary_case, all_positive;
+    int out_double;        /* TreeEnsembleRegressor: declared double output */
     int use_double;        /* double thresholds: sums in double, else float */
     int32_t n_nodes, n_trees, n_w;
     TNode *nodes;
@@ -264,6 +265,8 @@ Status prep_tree(const Model *m, Node *n, Err *err)
         !(p->classifier && p->n_base == 1))
         return node_fail(n, err, ST_BAD_FORMAT, "%lld base values for %lld "
                          "targets", (long long)p->n_base, (long long)p->n_targets);
+    /* the spec says float; converters that declare a double output get one */
+    p->out_double = m->values[n->out[0]].dtype == DT_DOUBLE;
     TreeAttrs a;
     memset(&a, 0, sizeof a);
     const Attr *vt = node_attr(n, "nodes_values_as_tensor");
@@ -383,7 +386,6 @@ Status prep_tree5(const Model *m, Node *n, Err *err)
         p->roots[r] = tleaf[i] && fleaf[i] && tid[i] == fid[i] ? (int32_t)(nf + tid[i])
                                                                : (int32_t)i;
     }
-    p->out_double = 1; /* output dtype follows X */
 done:
     free(feat); free(tid); free(fid); free(tleaf); free(fleaf); free(miss);
     free(roots); free(ltarget); free(modes); free(splits); free(lw);
@@ -510,7 +512,9 @@ static Status run_regressor(const Node *n, const TreeParams *p, const Tensor *x,
 Status op_tree_regressor(const Node *n, Tensor *const *in, Tensor *const *out,
                          Err *err)
 {
-    return run_regressor(n, n->params, in[0], out[0], DT_FLOAT, err);
+    const TreeParams *p = n->params;
+    return run_regressor(n, p, in[0], out[0], p->out_double ? DT_DOUBLE : DT_FLOAT,
+                         err);
 }
 
 Status op_tree_ensemble(const Node *n, Tensor *const *in, Tensor *const *out,
