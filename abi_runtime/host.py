@@ -254,7 +254,11 @@ def _text(x: object) -> str:
 def _map_keys(d: dict, type_name: str) -> dict:
     """A map from its JSON object: int keys for int64 maps, keys in ascending order (as
     onnxruntime's maps iterate: by value for ints, by UTF-8 bytes for strings)."""
-    if type_name.split("(")[-1].split(",")[0] == "int64":
+    key, value = type_name.split("(")[-1].rstrip(")").split(",")
+    if value in ("float32", "float64"):
+        # Python floats of the value's precision, as onnxruntime returns them
+        d = {k: float(np.dtype(value).type(v)) for k, v in d.items()}
+    if key == "int64":
         return dict(sorted((int(k), v) for k, v in d.items()))
     return dict(sorted(d.items(), key=lambda kv: kv[0].encode("utf-8")))
 

@@ -148,6 +148,11 @@ Status prep_tree5(const Model *m, Node *n, Err *err);
 Status prep_label_encoder(const Model *m, Node *n, Err *err);
 Status prep_zip_map(const Model *m, Node *n, Err *err);
 
+/* Cast to or from DT_STRING (ops_string.c): numbers print as onnxruntime
+   does ("%.8g" floats, "NaN", "INF"), strings parse as whole numbers. */
+Status cast_strings(const Node *n, const Tensor *x, int32_t to, Tensor *y,
+                    Err *err);
+
 /* Helpers shared by kernels (ops_common.c). */
 
 /* Fail unless t has dtype float32 ("node 'x' (Op): input 0 is int64, ..."). */
