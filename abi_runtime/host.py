@@ -122,7 +122,8 @@ class WasmModel:
         arrays = self._bind(inputs)
         request: dict[str, object] = {}
         # strings and maps have no raw bytes: such inputs go as JSON, outputs may stay raw
-        raw_in = raw and all(s.dtype != "string" and not is_map_type(s.dtype) for s in self.inputs)
+        plain = [s.dtype != "string" and not is_map_type(s.dtype) for s in self.inputs]
+        raw_in = raw and all(plain)
         if raw:
             request["output_type"] = "raw"
         if raw_in:
@@ -193,7 +194,7 @@ class WasmModel:
         if len(self.outputs) == 1:
             out = [out]
         if not raw:
-            return [_from_json(v, s.dtype, None) for s, v in zip(self.outputs, out)]
+            return [_from_json(v, s.dtype, None) for s, v in zip(self.outputs, out, strict=True)]
         shapes = [response["shape"]] if "shape" in response else response["shapes"]
         dtypes = response["dtype"] if "dtype" in response else response["dtypes"]
         dtypes = [dtypes] if isinstance(dtypes, str) else dtypes
@@ -203,7 +204,7 @@ class WasmModel:
             else np.frombuffer(base64.b64decode(b), dtype=np.dtype(d).newbyteorder("<"))
             .reshape(shape)
             .astype(d)
-            for b, shape, d in zip(out, shapes, dtypes)
+            for b, shape, d in zip(out, shapes, dtypes, strict=True)
         ]
 
     def close(self) -> None:

@@ -31,18 +31,23 @@ def model_of(nodes, inputs, outputs, initializers=(), ml=False):
 
 
 def ort_run(model, feeds):
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return session.run(None, dict(zip([i.name for i in session.get_inputs()], feeds)))
+    session = ort.InferenceSession(
+        model.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    return session.run(
+        None, dict(zip([i.name for i in session.get_inputs()], feeds, strict=True))
+    )
 
 
 def vi(name, dtype, shape=None):
     return helper.make_tensor_value_info(name, dtype, shape)
 
 
-WORDS = np.array([["alpha", "β-beta", "gamma\n"], ["δ\"quoted\"", "e\\f", "😀"]], dtype=object)
+WORDS = np.array([["alpha", "β-beta", "gamma\n"], ['δ"quoted"', "e\\f", "😀"]], dtype=object)
 
 
 # ---- moving ops on strings --------------------------------------------------------------
+
 
 def _moving_chain():
     """Every data-moving op, chained on a (2, 3) string input plus a string constant."""
@@ -71,7 +76,7 @@ def test_strings_moving_ops_match_onnxruntime():
     with load(package(model).wasm) as module:
         for raw in (True, False):
             got = module.run(WORDS, raw=raw)
-            for g, e in zip(got, expected):
+            for g, e in zip(got, expected, strict=True):
                 assert g.dtype == object and g.shape == e.shape
                 assert g.tolist() == e.tolist()
 
@@ -123,6 +128,7 @@ def test_strings_cast_bad_text_is_an_error_naming_the_node():
 
 # ---- the JSON ABI -----------------------------------------------------------------------
 
+
 def _identity_strings():
     return model_of([helper.make_node("Identity", ["x"], ["y"])], [vi("x", S, [None, None])],
                     [vi("y", S, None)])  # fmt: skip
@@ -137,7 +143,9 @@ def test_strings_json_request_escapes_and_utf8():
         assert json.loads(out) == {"output": [["été", "tab\there", "😀", 'q"\\/']]}
         # control characters come back escaped, the response stays strict JSON
         rc, out = module.request(json.dumps({"input": [["a\u0001b", "\n"]]}))
-        assert rc == 0 and "\\u0001" in out and json.loads(out)["output"] == [["a\u0001b", "\n"]]
+        assert (
+            rc == 0 and "\\u0001" in out and json.loads(out)["output"] == [["a\u0001b", "\n"]]
+        )
 
 
 @pytest.mark.parametrize(
@@ -167,12 +175,14 @@ def test_strings_raw_output_writes_strings_as_json():
 
 # ---- maps and sequences of maps ---------------------------------------------------------
 
+
 def _zipmap(labels_strings):
     labels = {"classlabels_strings": ["b", "a", "é"]} if labels_strings \
         else {"classlabels_int64s": [3, 1, 2]}  # fmt: skip
     key = S if labels_strings else I64
     seq = helper.make_sequence_type_proto(
-        helper.make_map_type_proto(key, helper.make_tensor_type_proto(F, None)))
+        helper.make_map_type_proto(key, helper.make_tensor_type_proto(F, None))
+    )
     nodes = [
         helper.make_node("Identity", ["x"], ["p"]),
         helper.make_node("ZipMap", ["x"], ["z"], domain="ai.onnx.ml", **labels),
@@ -212,7 +222,8 @@ def _dict_vectorizer(key):
         {"int64_vocabulary": [10, 20, 30]}  # fmt: skip
     node = helper.make_node("DictVectorizer", ["m"], ["y"], domain="ai.onnx.ml", **vocab)
     m = helper.make_value_info(
-        "m", helper.make_map_type_proto(key, helper.make_tensor_type_proto(F, None)))
+        "m", helper.make_map_type_proto(key, helper.make_tensor_type_proto(F, None))
+    )
     return model_of([node], [m], [vi("y", F, None)], ml=True)
 
 
