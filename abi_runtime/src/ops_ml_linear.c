@@ -255,7 +255,13 @@ Status prep_svm(const Model *m, Node *n, Err *err)
     if (n_kp >= 3) {
         p->gamma = kp[0];
         p->coef0 = kp[1];
-        p->degree = (int)kp[2];
+        /* a float -> int conversion out of range would trap */
+        p->degree = kp[2] >= 0 && kp[2] <= 64 ? (int)kp[2] : -1;
+    }
+    if (p->degree < 0) {
+        free(kp);
+        return node_fail(n, err, ST_BAD_FORMAT, "kernel_params degree must be "
+                         "between 0 and 64");
     }
     free(kp);
     if ((st = ml_doubles(m, n, "coefficients", NULL, &p->coef, &p->n_coef, err)) ||

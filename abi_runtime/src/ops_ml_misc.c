@@ -464,7 +464,8 @@ Status op_imputer(const Node *n, Tensor *const *in, Tensor *const *out,
                 ((float *)out[0]->data)[k] = attr_floats_at(v, c);
             else
                 ((double *)out[0]->data)[k] = attr_floats_at(v, c);
-        } else if ((int64_t)ml_get(x, k) == ri) {
+        } else if ((x->dtype == DT_INT64 ? ((const int64_t *)x->data)[k]
+                                           : ((const int32_t *)x->data)[k]) == ri) {
             if (x->dtype == DT_INT64)
                 ((int64_t *)out[0]->data)[k] = attr_ints_at(v, c);
             else

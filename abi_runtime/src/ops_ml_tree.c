@@ -202,15 +202,19 @@ static Status build_v3(const Node *n, TreeParams *p, TreeAttrs *a, Err *err)
                            (long long)a->wk[w], (long long)p->n_targets);
     }
     if (st == ST_OK) {
+        /* counting sort by leaf: w_lo/w_hi first count, then delimit */
+        for (int64_t w = 0; w < a->n_w; w++)
+            p->nodes[leaf_of[w]].w_hi++;
         int32_t k = 0;
         for (int32_t i = 0; i < nn; i++) {
             p->nodes[i].w_lo = k;
-            for (int64_t w = 0; p->nodes[i].mode == M_LEAF && w < a->n_w; w++)
-                if (leaf_of[w] == i) {
-                    p->w_target[k] = (int32_t)a->wk[w];
-                    p->w_value[k++] = a->wv[w];
-                }
-            p->nodes[i].w_hi = k;
+            k += p->nodes[i].w_hi;
+            p->nodes[i].w_hi = p->nodes[i].w_lo;
+        }
+        for (int64_t w = 0; w < a->n_w; w++) {
+            TNode *leaf = &p->nodes[leaf_of[w]];
+            p->w_target[leaf->w_hi] = (int32_t)a->wk[w];
+            p->w_value[leaf->w_hi++] = a->wv[w];
         }
         p->n_w = k;
         p->n_nodes = nn;
