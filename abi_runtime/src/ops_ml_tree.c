@@ -21,7 +21,7 @@ typedef struct {
     int32_t mode;          /* M_* */
     int32_t missing_true;  /* NaN goes to the true branch */
     int32_t t, f;          /* children: node indices */
-    int32_t w_lo, w_hi;    /* leaves: range of weights */
+    int32_t w_lo, w_hi;    /* leaves: range of weights; M_MEMBER: of members */
 } TNode;
 
 typedef struct {
@@ -39,6 +39,7 @@ typedef struct {
     int64_t *label_ints;   /* classifier labels */
     const char *const *label_strs;
     int32_t max_feature;
+    double *members;       /* sets of M_MEMBER nodes, back to back */
 } TreeParams;
 
 static void free_tree(void *q)
@@ -47,7 +48,7 @@ static void free_tree(void *q)
     if (!p)
         return;
     free(p->nodes); free(p->roots); free(p->w_target); free(p->w_value);
-    free(p->base); free(p->label_ints);
+    free(p->base); free(p->label_ints); free(p->members);
     free(p);
 }
 
@@ -313,7 +314,7 @@ Status prep_tree5(const Model *m, Node *n, Err *err)
     int64_t *feat = NULL, *tid = NULL, *fid = NULL, *tleaf = NULL, *fleaf = NULL;
     int64_t *miss = NULL, *roots = NULL, *ltarget = NULL, *modes = NULL;
     double *splits = NULL, *lw = NULL;
-    int64_t nf, nt, nfl, ntl, nfal, nm, nr, nlt, nmo, ns, nlw;
+    int64_t nf, nt, nfl, ntl, nfal, nm, nr, nlt, nmo, ns, nlw, nmv, mv = 0;
     Status st;
     if ((st = ml_ints(m, n, "nodes_featureids", NULL, &feat, &nf, err)) ||
         (st = ml_ints(m, n, "nodes_truenodeids", NULL, &tid, &nt, err)) ||
@@ -325,7 +326,9 @@ Status prep_tree5(const Model *m, Node *n, Err *err)
         (st = ml_ints(m, n, "leaf_targetids", NULL, &ltarget, &nlt, err)) ||
         (st = ml_ints(m, n, "nodes_modes", "nodes_modes", &modes, &nmo, err)) ||
         (st = ml_doubles(m, n, "nodes_splits", "nodes_splits", &splits, &ns, err)) ||
-        (st = ml_doubles(m, n, "leaf_weights", "leaf_weights", &lw, &nlw, err)))
+        (st = ml_doubles(m, n, "leaf_weights", "leaf_weights", &lw, &nlw, err)) ||
+        (st = ml_doubles(m, n, "membership_values", "membership_values", &p->members,
+                         &nmv, err)))
         goto done;
     const Attr *sa = node_attr(n, "nodes_splits");
     p->use_double = sa && sa->type == AT_TENSOR &&
@@ -357,9 +360,20 @@ Status prep_tree5(const Model *m, Node *n, Err *err)
         t->missing_true = miss ? miss[i] != 0 : 0;
         t->t = (int32_t)(tleaf[i] ? nf + tid[i] : tid[i]);
         t->f = (int32_t)(fleaf[i] ? nf + fid[i] : fid[i]);
-        if (t->mode < 0 || t->mode >= M_MEMBER)
+        if (t->mode == M_MEMBER) {
+            /* the next NaN-terminated run of membership_values, in node order */
+            t->w_lo = t->w_hi = (int32_t)mv;
+            while (mv < nmv && !isnan(p->members[mv]))
+                t->w_hi = (int32_t)++mv;
+            if (mv++ >= nmv && t->w_lo == t->w_hi)
+                st = node_fail(n, err, ST_BAD_FORMAT, "node %lld: set membership "
+                               "without membership_values", (long long)i);
+        }
+        if (st != ST_OK)
+            break;
+        if (t->mode < 0 || t->mode > M_MEMBER)
             st = node_fail(n, err, ST_UNSUPPORTED_OP, "node mode %d is not "
-                           "supported (set membership comes later)", (int)t->mode);
+                           "supported", (int)t->mode);
         else if (feat[i] < 0 || feat[i] > INT32_MAX || tid[i] < 0 || fid[i] < 0 ||
                  (tleaf[i] ? tid[i] >= nlt : tid[i] >= nf) ||
                  (fleaf[i] ? fid[i] >= nlt : fid[i] >= nf))
@@ -416,7 +430,12 @@ static const TNode *walk(const TreeParams *p, const Tensor *x, int64_t off,
             case M_GTE: go = v >= t->value; break;
             case M_GT: go = v > t->value; break;
             case M_EQ: go = v == t->value; break;
-            default: go = v != t->value; break;
+            case M_NEQ: go = v != t->value; break;
+            default:
+                go = 0;
+                for (int32_t k = t->w_lo; k < t->w_hi && !go; k++)
+                    go = v == p->members[k];
+                break;
             }
         }
         t = &p->nodes[go ? t->t : t->f];
