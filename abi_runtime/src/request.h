@@ -8,6 +8,9 @@
  *   {"input": "<b64>", "type": "raw", "shape": [..]}     raw little-endian
  *   {"input": ["<b64>", ..], "type": "raw", "shapes": [[..], ..]}
  *   "output_type": "raw"              answer in base64 instead of lists
+ * String inputs are JSON strings in the nested lists; a map input is a JSON
+ * object ({"input": {"k": 1.5}} for a model whose one input is a map, its
+ * keys as strings, "3" for int64 keys).
  */
 #ifndef WX_REQUEST_H
 #define WX_REQUEST_H

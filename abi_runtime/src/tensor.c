@@ -97,6 +97,24 @@ Status tensor_alloc_like(Tensor *t, const Tensor *like, Err *err)
     return tensor_alloc(t, like->dtype, like->ndim, like->dims, err);
 }
 
+Status tensor_copy_keys(Tensor *y, const Tensor *x, Err *err)
+{
+    y->kind = x->kind;
+    y->key_dtype = x->key_dtype;
+    y->n_keys = x->n_keys;
+    y->keys = x->keys;
+    y->keys_owned = false;
+    if (!x->keys_owned)
+        return ST_OK;
+    size_t n = (size_t)x->n_keys * (size_t)dtype_size(x->key_dtype);
+    y->keys = malloc(n ? n : 1);
+    if (!y->keys)
+        return fail(err, ST_OOM, "out of memory copying map keys");
+    memcpy(y->keys, x->keys, n);
+    y->keys_owned = true;
+    return ST_OK;
+}
+
 void tensor_release(Tensor *t)
 {
     if (t->owned)

@@ -99,6 +99,10 @@ Status tensor_alloc(Tensor *t, int32_t dtype, int32_t ndim,
 /* Allocate t with the shape and dtype of like. */
 Status tensor_alloc_like(Tensor *t, const Tensor *like, Err *err);
 
+/* Give y (a copy of x's values) x's map kind and keys: borrowed when x
+   borrows them, else copied. ST_OOM on failure. */
+Status tensor_copy_keys(Tensor *y, const Tensor *x, Err *err);
+
 /* Free owned data and reset t to an empty tensor. */
 void tensor_release(Tensor *t);
 

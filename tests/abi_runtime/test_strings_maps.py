@@ -264,3 +264,33 @@ def test_strings_and_maps_in_the_signature():
     with load(package(_dict_vectorizer(S)).wasm) as module:
         assert module.inputs[0].dtype == "map(string,float32)"
         assert module.inputs[0].shape is None
+
+
+def _zipmap_then(op):
+    seq = helper.make_sequence_type_proto(
+        helper.make_map_type_proto(I64, helper.make_tensor_type_proto(F, None))
+    )
+    nodes = [
+        helper.make_node(
+            "ZipMap", ["x"], ["z"], domain="ai.onnx.ml", classlabels_int64s=[0, 1]
+        ),
+        helper.make_node(op, ["z"], ["y"], name="after0"),
+    ]
+    return model_of(
+        nodes, [vi("x", F, [None, 2])], [helper.make_value_info("y", seq)], ml=True
+    )
+
+
+def test_maps_identity_keeps_the_keys():
+    model = _zipmap_then("Identity")
+    x = np.array([[0.75, 0.25]], np.float32)
+    # onnxruntime refuses Identity on seq(map(...)); the runtime passes the maps through
+    with load(package(model).wasm) as module:
+        assert module.run(x) == [{0: float(x[0, 0]), 1: float(x[0, 1])}]
+
+
+def test_maps_into_a_tensor_op_is_an_error():
+    model = _zipmap_then("Relu")  # not a valid graph: the runtime refuses it all the same
+    with load(package(model).wasm) as module:
+        rc, out = module.request('{"input": [[0.5, 0.5]]}')
+        assert rc == 1 and "after0" in out and "map" in out
