@@ -147,6 +147,9 @@ Status json_string(Json *j, char *out, size_t cap, size_t *len)
                     cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
                     p += 6;
                 }
+                /* a lone surrogate has no UTF-8 form: the replacement char */
+                if (cp >= 0xd800 && cp < 0xe000)
+                    cp = 0xfffd;
                 break;
             }
             default:
@@ -293,7 +296,8 @@ void buf_puts(Buf *b, const char *s)
     buf_put(b, s, strlen(s));
 }
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 if invalid. */
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 if invalid
+   (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF). */
 static int utf8_len(const unsigned char *s)
 {
     int n = s[0] < 0x80 ? 1 : (s[0] >> 5) == 6 ? 2 : (s[0] >> 4) == 14 ? 3
@@ -301,6 +305,12 @@ static int utf8_len(const unsigned char *s)
     for (int i = 1; i < n; i++)
         if ((s[i] & 0xc0) != 0x80)
             return 0;
+    if ((n == 2 && s[0] < 0xc2) ||
+        (n == 3 && s[0] == 0xe0 && s[1] < 0xa0) ||
+        (n == 3 && s[0] == 0xed && s[1] >= 0xa0) ||
+        (n == 4 && s[0] == 0xf0 && s[1] < 0x90) ||
+        (n == 4 && (s[0] > 0xf4 || (s[0] == 0xf4 && s[1] >= 0x90))))
+        return 0;
     return n;
 }
 

@@ -148,6 +148,18 @@ def test_strings_json_request_escapes_and_utf8():
         )
 
 
+def test_strings_invalid_utf8_and_lone_surrogates_come_back_as_valid_utf8():
+    with load(package(_identity_strings()).wasm) as module:
+        rc, out = module.request(r'{"input": [["a\ud800b", "\udc00"]]}')
+        assert rc == 0 and json.loads(out)["output"] == [["a\ufffdb", "\ufffd"]]
+        # raw bytes that are not UTF-8 (overlong, surrogate, truncated) are replaced
+        body = b'{"input": [["\xc0\xaf", "\xed\xa0\x80", "ok\xe2\x82"]]}'
+        rc, out = module.request(body)
+        assert rc == 0
+        got = json.loads(out)["output"][0]
+        assert all("\ufffd" in g for g in got) and got[2].startswith("ok")
+
+
 @pytest.mark.parametrize(
     "request_text, message",
     [
