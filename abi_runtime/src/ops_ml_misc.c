@@ -15,6 +15,14 @@
 
 #include "ops_ml.h"
 
+/* One key of a sorted index over a List: the key and its position. */
+typedef struct {
+    const char *s;
+    int64_t i;
+    double d;
+    int64_t at;
+} Entry;
+
 /* A typed list: keys or values of a table (LabelEncoder, vocabularies). */
 typedef struct {
     int32_t dtype;             /* DT_STRING, DT_INT64, DT_FLOAT, DT_DOUBLE */
@@ -23,18 +31,97 @@ typedef struct {
     const char *const *s;      /* strings (into the plan) */
     int64_t *i;                /* owned */
     double *d;                 /* owned; float values stored widened */
+    Entry *index;              /* owned; keys sorted, or NULL: scan */
 } List;
 
 static void list_free(List *l)
 {
     free(l->i);
     free(l->d);
+    free(l->index);
 }
 
-/* Position of element k of x in l, or -1 (linear search). */
+/* Orders of index entries by key (NaN last, equal to NaN), then position. */
+static int by_key_s(const void *a, const void *b)
+{
+    return strcmp(((const Entry *)a)->s, ((const Entry *)b)->s);
+}
+
+static int by_key_i(const void *a, const void *b)
+{
+    int64_t x = ((const Entry *)a)->i, y = ((const Entry *)b)->i;
+    return x < y ? -1 : x > y;
+}
+
+static int by_key_d(const void *a, const void *b)
+{
+    double x = ((const Entry *)a)->d, y = ((const Entry *)b)->d;
+    if (isnan(x) || isnan(y))
+        return isnan(x) - isnan(y);
+    return x < y ? -1 : x > y;
+}
+
+static int (*key_order(int32_t dtype))(const void *, const void *)
+{
+    return dtype == DT_STRING ? by_key_s : dtype == DT_INT64 ? by_key_i : by_key_d;
+}
+
+static int by_key_then_pos(const void *a, const void *b, int32_t dtype)
+{
+    int c = key_order(dtype)(a, b);
+    int64_t x = ((const Entry *)a)->at, y = ((const Entry *)b)->at;
+    return c ? c : x < y ? -1 : x > y;
+}
+
+static int by_s_pos(const void *a, const void *b) { return by_key_then_pos(a, b, DT_STRING); }
+static int by_i_pos(const void *a, const void *b) { return by_key_then_pos(a, b, DT_INT64); }
+static int by_d_pos(const void *a, const void *b) { return by_key_then_pos(a, b, DT_DOUBLE); }
+
+/* Build l->index: lookups become O(log n) instead of a scan. */
+static Status list_index(const Node *n, List *l, Err *err)
+{
+    if (l->n <= 0)
+        return ST_OK;
+    l->index = malloc(sizeof(Entry) * (size_t)l->n);
+    if (!l->index)
+        return node_fail(n, err, ST_OOM, "out of memory");
+    for (int64_t j = 0; j < l->n; j++) {
+        Entry *e = &l->index[j];
+        memset(e, 0, sizeof *e);
+        e->at = j;
+        if (l->dtype == DT_STRING) e->s = l->s[j];
+        else if (l->dtype == DT_INT64) e->i = l->i[j];
+        else e->d = l->d[j];
+    }
+    qsort(l->index, (size_t)l->n, sizeof(Entry),
+          l->dtype == DT_STRING ? by_s_pos : l->dtype == DT_INT64 ? by_i_pos : by_d_pos);
+    return ST_OK;
+}
+
+/* Position of element k of x in l (the first, for repeated keys), or -1:
+   a binary search in l->index, else a scan. */
 static int64_t list_find(const List *l, const Tensor *x, int64_t k)
 {
-    /* TODO: hash or sort large tables; the scan is O(table) per element */
+    if (l->index) {
+        Entry probe = {0};
+        if (l->dtype == DT_STRING)
+            probe.s = ((const char *const *)x->data)[k];
+        else if (l->dtype == DT_INT64)
+            probe.i = x->dtype == DT_INT32 ? ((const int32_t *)x->data)[k]
+                    : x->dtype == DT_INT16 ? ((const int16_t *)x->data)[k]
+                                           : ((const int64_t *)x->data)[k];
+        else
+            probe.d = x->dtype == DT_FLOAT ? (double)((const float *)x->data)[k]
+                                           : ml_get(x, k);
+        int (*cmp)(const void *, const void *) = key_order(l->dtype);
+        const Entry *hit = bsearch(&probe, l->index, (size_t)l->n, sizeof(Entry), cmp);
+        if (!hit)
+            return -1;
+        while (hit > l->index && !cmp(hit - 1, &probe))
+            hit--;
+        return hit->at;
+    }
+    /* TODO: CategoryMapper and OneHotEncoder scan their tables per element */
     if (l->dtype == DT_STRING) {
         const char *v = ((const char *const *)x->data)[k];
         for (int64_t j = 0; j < l->n; j++)
@@ -150,11 +237,11 @@ static Status encoder_defaults(const Node *n, EncoderParams *p, Err *err)
 {
     static const char *const UNUSED[] = {"_Unused"};
     const Attr *ds = node_attr(n, "default_string");
-    p->dflt_s = (List){DT_STRING, 1, DT_STRING, UNUSED, NULL, NULL};
+    p->dflt_s = (List){DT_STRING, 1, DT_STRING, UNUSED, NULL, NULL, NULL};
     if (ds && ds->type == AT_STRING)
         p->dflt_s.s = &ds->s;
-    p->dflt_i = (List){DT_INT64, 1, DT_INT64, NULL, malloc(sizeof(int64_t)), NULL};
-    p->dflt_f = (List){DT_FLOAT, 1, DT_FLOAT, NULL, NULL, malloc(sizeof(double))};
+    p->dflt_i = (List){DT_INT64, 1, DT_INT64, NULL, malloc(sizeof(int64_t)), NULL, NULL};
+    p->dflt_f = (List){DT_FLOAT, 1, DT_FLOAT, NULL, NULL, malloc(sizeof(double)), NULL};
     if (!p->dflt_i.i || !p->dflt_f.d)
         return node_fail(n, err, ST_OOM, "out of memory");
     p->dflt_i.i[0] = attr_int(n, "default_int64", -1);
@@ -178,7 +265,7 @@ Status prep_label_encoder(const Model *m, Node *n, Err *err)
         p->keys.dtype = DT_STRING;
         if (!p->keys.s)
             p->keys.n = 0;
-        return ST_OK;
+        return list_index(n, &p->keys, err);
     }
     const Attr *kt = node_attr(n, "keys_tensor"), *vt = node_attr(n, "values_tensor");
     if (kt && kt->type == AT_TENSOR)
@@ -195,6 +282,8 @@ Status prep_label_encoder(const Model *m, Node *n, Err *err)
         p->values.dtype == DT_UNDEFINED)
         return node_fail(n, err, ST_BAD_FORMAT, "%lld keys and %lld values",
                          (long long)p->keys.n, (long long)p->values.n);
+    if ((st = list_index(n, &p->keys, err)))
+        return st;
     /* default of the value type: default_tensor, else the typed default */
     const Attr *dt = node_attr(n, "default_tensor");
     if (dt && dt->type == AT_TENSOR) {
@@ -207,7 +296,7 @@ Status prep_label_encoder(const Model *m, Node *n, Err *err)
     }
     const List *src = p->values.dtype == DT_STRING ? &p->dflt_s
                     : p->values.dtype == DT_INT64 ? &p->dflt_i : &p->dflt_f;
-    p->dflt = (List){src->dtype, 1, src->dtype, src->s, NULL, NULL};
+    p->dflt = (List){src->dtype, 1, src->dtype, src->s, NULL, NULL, NULL};
     if (src->i && (p->dflt.i = malloc(sizeof(int64_t))))
         p->dflt.i[0] = src->i[0];
     if (src->d && (p->dflt.d = malloc(sizeof(double))))
@@ -265,7 +354,7 @@ Status op_category_mapper(const Node *n, Tensor *const *in, Tensor *const *out,
 {
     const Tensor *x = in[0];
     const Attr *ca = node_attr(n, "cats_int64s");
-    List strs = {DT_STRING, 0, DT_STRING, NULL, NULL, NULL};
+    List strs = {DT_STRING, 0, DT_STRING, NULL, NULL, NULL, NULL};
     strs.s = ml_strings(n, "cats_strings", &strs.n);
     if (!strs.s || !ca || ca->type != AT_INTS || ca->count != strs.n)
         return node_fail(n, err, ST_BAD_FORMAT, "cats_strings and cats_int64s "
@@ -301,7 +390,7 @@ Status op_one_hot_encoder(const Node *n, Tensor *const *in, Tensor *const *out,
                           Err *err)
 {
     const Tensor *x = in[0];
-    List cats = {DT_STRING, 0, DT_STRING, NULL, NULL, NULL};
+    List cats = {DT_STRING, 0, DT_STRING, NULL, NULL, NULL, NULL};
     const Attr *ci = node_attr(n, "cats_int64s");
     cats.s = ml_strings(n, "cats_strings", &cats.n);
     if (!cats.s) {

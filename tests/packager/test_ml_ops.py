@@ -584,6 +584,24 @@ HAND_CASES = [
 ]
 
 
+def test_ml_label_encoder_large_tables_match_onnxruntime():
+    """Thousands of keys (the runtime sorts them once and searches)."""
+    keys = [f"k{i * 7919 % 5000:05d}" for i in range(5000)]
+    for opset, attrs, x in (
+        (2, {"keys_strings": keys, "values_int64s": list(range(5000))},
+         np.array(keys[::-37] + ["missing", ""], dtype=object)),
+        (2, {"keys_int64s": [int(k[1:]) * 3 for k in keys], "values_floats": [0.5] * 5000},
+         np.array([0, 3, 14997, 2, -3])),
+    ):  # fmt: skip
+        in_type = S if x.dtype == object else I64
+        out_type = I64 if "values_int64s" in attrs else F
+        model = ml_model(
+            [ml_node("LabelEncoder", ["x"], **attrs)], [tensor("x", in_type, [None])],
+            [tensor("y", out_type, None)], ml_opset=opset,
+        )  # fmt: skip
+        check_against_onnxruntime(model, [x])
+
+
 @pytest.mark.parametrize("case", HAND_CASES, ids=[c[0] for c in HAND_CASES])
 def test_ml_op_matches_onnxruntime(case):
     _, model, feeds = case
