@@ -12,8 +12,9 @@ What it takes:
                              signature unless ``signature_key=`` names another
 
 Every source is exported the same way: wrapped in a ``tf.function`` whose input signature
-has the requested dynamic axes as None (the batch axis by default), converted with
-``tf2onnx.convert.from_function``. Keras models never go through
+has the requested dynamic axes as None (the batch axis by default), frozen with
+``tf2onnx.tf_loader.from_function`` and converted with ``tf2onnx.convert.from_graph_def``.
+Keras models never go through
 ``tf2onnx.convert.from_keras``, which fails on Keras 3 Sequential models
 (``KeyError: 'keras_tensor_N'``).
 
@@ -37,7 +38,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,7 +98,7 @@ def is_tensorflow_model(model: object) -> bool:
     experimental = tf.types.experimental
     if isinstance(model, (experimental.PolymorphicFunction, experimental.ConcreteFunction)):
         return True
-    return isinstance(model, tf.Module) and bool(getattr(model, "signatures", None))
+    return _has_signatures(model, tf)
 
 
 @dataclass
@@ -277,6 +278,15 @@ def _import_tensorflow() -> tuple[Any, Any]:
     return tf, tf2onnx
 
 
+def _has_signatures(model: object, tf: Any) -> bool:
+    """Whether `model` is what tf.saved_model.load returns: a map of signature functions."""
+    signatures = getattr(model, "signatures", None)
+    if not isinstance(signatures, Mapping) or not signatures:
+        return False
+    concrete = tf.types.experimental.ConcreteFunction
+    return all(isinstance(f, concrete) for f in signatures.values())
+
+
 def _is_saved_model_dir(path: str | os.PathLike) -> bool:
     path = os.fspath(path)
     return os.path.isdir(path) and any(
@@ -311,7 +321,7 @@ def _make_source(model: Any, tf: Any, signature_key: str) -> _Source:
                 f"tensorflow: cannot load the SavedModel {path!r}: {_first_line(e)}"
             ) from e
         return _saved_model_source(loaded, f"SavedModel {path!r}", signature_key)
-    if isinstance(model, tf.Module) and getattr(model, "signatures", None):
+    if _has_signatures(model, tf):
         return _saved_model_source(model, "the loaded SavedModel", signature_key)
     raise TypeError(
         "expected a keras.Model, a tf.function, a ConcreteFunction or a SavedModel "
@@ -651,17 +661,40 @@ def _convert(
     output_names: list[str],
     opset: int,
 ) -> onnx.ModelProto:
-    """Trace the model under the signature and convert it with tf2onnx.from_function."""
+    """Trace the model under the signature, freeze it and convert it with tf2onnx."""
 
     def traced(*tensors: Any) -> dict[str, Any]:
         flat = _flatten_outputs(source.call(list(tensors)), tf)
         # NOTE: tf2onnx names graph outputs after the keys of a dict output
         return {name: tf.identity(t) for name, (_, t) in zip(output_names, flat, strict=True)}
 
+    # step 1: trace; the signature's tensors come first among the inputs, captures after
     function = tf.function(traced, input_signature=specs, autograph=False)
     try:
-        onnx_model, _ = tf2onnx.convert.from_function(
-            function, input_signature=specs, opset=opset
+        concrete = function.get_concrete_function()
+    except Exception as e:
+        raise ConvertError(
+            f"tensorflow: tracing {source.description} with the input signature "
+            f"{[(s.name, _dims(s.shape)) for s in specs]} failed: {type(e).__name__}: "
+            f"{_first_line(e)}"
+        ) from e
+    input_tensors = [t.name for t in concrete.inputs[: len(specs)]]
+    output_tensors = [t.name for t in concrete.outputs]
+    renames = tf2onnx.convert.tensor_names_from_structed(
+        concrete, input_tensors, output_tensors
+    )
+
+    # step 2: freeze (variables and captured tensors become constants), then convert
+    # NOTE: not tf2onnx.convert.from_function, which keeps captured tensors as graph inputs
+    try:
+        frozen = tf2onnx.tf_loader.from_function(concrete, input_tensors, output_tensors)
+        onnx_model, _ = convert.from_graph_def(
+            frozen,
+            name=source.description,
+            input_names=input_tensors,
+            output_names=output_tensors,
+            opset=opset,
+            tensors_to_rename=renames,
         )
     except Exception as e:
         raise ConvertError(

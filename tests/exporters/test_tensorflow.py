@@ -472,8 +472,45 @@ def test_tensorflow_saved_model_directory():
     model, _ = _built("functional_residual")
     outputs = model(x, training=False)
     by_name = dict(zip(exported.output_names, exported.run_framework([x]), strict=True))
-    assert sorted(by_name) == sorted(["output_0", "output_1"])
+    assert sorted(by_name) == ["output_0", "output_1"]
     np.testing.assert_allclose(by_name["output_0"], np.asarray(outputs[0]), atol=1e-6)
+    np.testing.assert_allclose(by_name["output_1"], np.asarray(outputs[1]), atol=1e-6)
+
+
+def test_tensorflow_loaded_saved_model_and_signature_key():
+    path, x = _built("saved_model")
+    loaded = tf.saved_model.load(path)
+    exported = to_onnx(loaded, x)
+    assert exported.input_names == ["image"]
+    reference = _exported("saved_model").run_framework([x])
+    for got, expected in zip(exported.run_framework([x]), reference, strict=True):
+        np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ConvertError, match=r"no signature 'predict'; it has serve, serving_d"):
+        to_onnx(path, x, signature_key="predict")
+
+
+def test_tensorflow_function_without_signature_and_concrete_function():
+    rng = _rng(16)
+    w = tf.constant(rng.standard_normal((4, 2)).astype(np.float32))
+
+    @tf.function
+    def project(features):
+        return tf.nn.relu(tf.matmul(features, w))
+
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    exported = to_onnx(project, x)  # traced from the sample, batch dynamic
+    assert exported.input_names == ["input"]
+    assert exported.dynamic_axes == {"input": {0: "batch"}}
+    concrete = project.get_concrete_function(tf.TensorSpec((None, 4), tf.float32, name="f"))
+    exported = to_onnx(concrete, x)
+    assert exported.input_names == ["f"]
+    assert exported.output_names == ["output"]
+    session = ort.InferenceSession(
+        exported.onnx_model.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    np.testing.assert_allclose(
+        session.run(None, {"f": x[:2]})[0], np.maximum(x[:2] @ w.numpy(), 0), atol=1e-6
+    )
 
 
 def test_tensorflow_sequential_avoids_from_keras_failure():
@@ -489,7 +526,8 @@ def test_tensorflow_sequential_avoids_from_keras_failure():
 
 def test_tensorflow_static_export_and_cast_sample():
     model, x = _built("dense_mlp")
-    exported = to_onnx(model, x.astype(np.float64), dynamic_axes=False)
+    exported = to_onnx(model, x.astype(np.float64), dynamic_axes=False, opset=15)
+    assert exported.opset == 15
     assert exported.sample_inputs[0].dtype == np.float32
     assert _dims(exported.onnx_model.graph.input[0]) == (3, 12)
     assert exported.dynamic_axes == {}
