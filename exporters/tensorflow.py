@@ -14,9 +14,8 @@ What it takes:
 Every source is exported the same way: wrapped in a ``tf.function`` whose input signature
 has the requested dynamic axes as None (the batch axis by default), frozen with
 ``tf2onnx.tf_loader.from_function`` and converted with ``tf2onnx.convert.from_graph_def``.
-Keras models never go through
-``tf2onnx.convert.from_keras``, which fails on Keras 3 Sequential models
-(``KeyError: 'keras_tensor_N'``).
+Keras models never go through ``tf2onnx.convert.from_keras``, which fails on Keras 3
+Sequential models (``KeyError: 'keras_tensor_N'``).
 
 Names and layouts stay the user's: graph inputs are named after the Keras inputs (or the
 signature's arguments; ``input``/``input_0``, ... when the model has no names of its own),
@@ -688,7 +687,7 @@ def _convert(
     # NOTE: not tf2onnx.convert.from_function, which keeps captured tensors as graph inputs
     try:
         frozen = tf2onnx.tf_loader.from_function(concrete, input_tensors, output_tensors)
-        onnx_model, _ = convert.from_graph_def(
+        onnx_model, _ = tf2onnx.convert.from_graph_def(
             frozen,
             name=source.description,
             input_names=input_tensors,
