@@ -62,7 +62,7 @@ from .sample_inputs import (
     normalize_sample_inputs,
 )
 
-__all__ = ["DEFAULT_OPSET", "TensorflowAdapter", "is_tensorflow_model"]
+__all__ = ["DEFAULT_OPSET", "TensorflowAdapter", "check_converted_ops", "is_tensorflow_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +113,8 @@ class _Source:
         call: runs the model on a list of tensors in input order; any output structure.
         output_names: names for the flattened outputs, or None to derive them.
         layer_names: the Keras layer names inside the model, to name a layer in errors.
+        float_dtype: without declared dtypes, floating samples are cast to this (a Keras
+            model's compute dtype: its layers would cast them anyway).
         owner: an object to keep alive with the source (a loaded SavedModel owns the
             variables its signature functions read).
     """
@@ -124,6 +126,7 @@ class _Source:
     call: Callable[[list[Any]], Any]
     output_names: list[str] | None = None
     layer_names: frozenset[str] = frozenset()
+    float_dtype: str | None = None
     owner: Any = None
 
 
@@ -363,7 +366,8 @@ def _keras_source(model: Any, keras: Any) -> _Source:
         None,
         call,
         output_names,
-        frozenset(_keras_layer_names(model)),
+        layer_names=frozenset(_keras_layer_names(model)),
+        float_dtype=getattr(model, "compute_dtype", None),
     )
 
 
@@ -522,7 +526,13 @@ def _cast_samples(
 ) -> list[np.ndarray]:
     """Cast the samples to the declared dtypes where that keeps their kind of value."""
     if source.input_dtypes is None:
-        return [np.ascontiguousarray(a) for a in arrays]
+        if source.float_dtype is None:
+            return [np.ascontiguousarray(a) for a in arrays]
+        wanted = np.dtype(tf.as_dtype(source.float_dtype).as_numpy_dtype)
+        return [
+            np.ascontiguousarray(a.astype(wanted) if a.dtype.kind == "f" else a)
+            for a in arrays
+        ]
     out = []
     for name, array, dtype in zip(input_names, arrays, source.input_dtypes, strict=True):
         wanted = np.dtype(tf.as_dtype(dtype).as_numpy_dtype)

@@ -451,6 +451,13 @@ def test_tensorflow_names_without_keras_names():
     exported = _exported("subclassed")
     assert exported.input_names == ["input_0", "input_1"]
     assert exported.output_names == ["output"]
+    # no declared dtypes: float64 samples take the model's compute dtype
+    model, (a, b) = _built("subclassed")
+    cast = to_onnx(model, [a.astype(np.float64), b.astype(np.float64)], dynamic_axes=False)
+    assert [s.dtype for s in cast.sample_inputs] == [np.float32, np.float32]
+    assert [v.type.tensor_type.elem_type for v in cast.onnx_model.graph.input] == [
+        onnx.TensorProto.FLOAT
+    ] * 2
     seq = _exported("sequential_built_by_call")
     assert seq.input_names == ["input"]
     assert seq.output_names == ["probs"]
