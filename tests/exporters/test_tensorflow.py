@@ -12,9 +12,12 @@ Each reference model is built once (fixed seeds, module-scoped cache) and checke
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -272,10 +275,11 @@ def build_tf_function():
 
 @functools.cache
 def _saved_model_dir() -> str:
-    import tempfile
-
+    """The functional residual model exported as a SavedModel, removed at exit."""
     model, _ = build_functional_residual()
-    path = os.path.join(tempfile.mkdtemp(prefix="wasmexport_tf_"), "residual_savedmodel")
+    root = tempfile.mkdtemp(prefix="wasmexport_tf_")
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    path = os.path.join(root, "residual_savedmodel")
     model.export(path, verbose=False)
     return path
 
@@ -593,6 +597,62 @@ def test_tensorflow_unconverted_op_names_node_and_layer():
     assert "log_gamma" in error.node and error.node.endswith("/Lgamma")
     assert f"node {error.node!r} (layer 'log_gamma')" in str(error)
     assert "TensorFlow op 'Lgamma'" in str(error)
+
+
+def test_tensorflow_foreign_domain_node_refused():
+    """A node tf2onnx mapped to a custom domain (e.g. ai.onnx.contrib) names its layer."""
+    from wasmexport.exporters.tensorflow import check_converted_ops
+
+    graph = onnx.helper.make_graph(
+        [
+            onnx.helper.make_node("Relu", ["x"], ["h"], name="net/act/Relu"),
+            onnx.helper.make_node(
+                "StringLower",
+                ["h"],
+                ["y"],
+                name="net/lower_1/StringLower",
+                domain="ai.onnx.contrib",
+            ),
+        ],
+        "g",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [2])],
+    )
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
+    with pytest.raises(UnsupportedOpError) as info:
+        check_converted_ops(model, "Functional 'net'", frozenset({"act", "lower"}))
+    assert info.value.node == "net/lower_1/StringLower"
+    assert str(info.value).startswith(
+        "Cannot convert node 'net/lower_1/StringLower' (layer 'lower') of Functional 'net' "
+        "(opset 17): it became ai.onnx.contrib::StringLower, outside ai.onnx / ai.onnx.ml."
+    )
+
+
+def test_tensorflow_saved_tf_module(tmp_path):
+    """A plain tf.Module saved with tf.saved_model.save and an explicit signature."""
+    rng = _rng(17)
+
+    class Scale(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = tf.Variable(rng.standard_normal((3,)).astype(np.float32))
+
+        @tf.function(input_signature=[tf.TensorSpec((None, 3), tf.float32, name="values")])
+        def __call__(self, values):
+            return {"scaled": tf.nn.sigmoid(values * self.w)}
+
+    module = Scale()
+    tf.saved_model.save(module, str(tmp_path), signatures={"serving_default": module.__call__})
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    result = export_wasm(tmp_path, x, tmp_path / "scale.wasm")
+    assert result.framework == "tensorflow"
+    assert result.report.passed and result.report.max_abs_err <= TOLERANCE
+    with load(result.path) as wasm:
+        assert [s.name for s in wasm.inputs] == ["values"]
+        assert [s.name for s in wasm.outputs] == ["scaled"]
+        np.testing.assert_allclose(
+            wasm.run(x), 1 / (1 + np.exp(-x * module.w.numpy())), rtol=1e-5, atol=1e-6
+        )
 
 
 def test_tensorflow_signature_fixes_requested_axis():
