@@ -20,6 +20,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from .graph_walk import drop_unused_initializers
+
 __all__ = ["fuse"]
 
 logger = logging.getLogger(__name__)
@@ -131,14 +133,7 @@ def fuse(model: onnx.ModelProto) -> onnx.ModelProto:
     for i in reversed(range(len(graph.node))):
         if graph.node[i].name in removed:
             del graph.node[i]
-    _drop_unused_initializers(graph)
+    drop_unused_initializers(graph)
     if fused:
         logger.info("fused %d bias/activation nodes into matrix products", fused)
     return out
-
-
-def _drop_unused_initializers(graph: onnx.GraphProto) -> None:
-    used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
-    for i in reversed(range(len(graph.initializer))):
-        if graph.initializer[i].name not in used:
-            del graph.initializer[i]

@@ -18,6 +18,7 @@ from onnx import numpy_helper
 from ..errors import PackageError, UnsupportedOpError
 from .fold import fold_constants
 from .fuse import fuse
+from .graph_walk import all_nodes, subgraphs
 from .pack import pack_weights
 from .plan_format import (
     ATTR_FLOAT,
@@ -84,7 +85,7 @@ def check_ops(onnx_model: onnx.ModelProto) -> None:
         UnsupportedOpError: naming the node, its op_type, domain and opset.
     """
     supported = supported_op_types()
-    for node in _all_nodes(onnx_model.graph):
+    for node in all_nodes(onnx_model.graph):
         if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
             continue  # lowered to a constant value, never executed
         opset = opset_of(onnx_model, node.domain)
@@ -109,31 +110,12 @@ def check_ops(onnx_model: onnx.ModelProto) -> None:
             )
 
 
-def _subgraphs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
-    """The graphs held by a node's attributes (If branches, Loop and Scan bodies)."""
-    graphs = []
-    for attr in node.attribute:
-        if attr.type == _AP.GRAPH:
-            graphs.append(attr.g)
-        elif attr.type == _AP.GRAPHS:
-            graphs.extend(attr.graphs)
-    return graphs
-
-
-def _all_nodes(graph: onnx.GraphProto):
-    """Every node of graph and, depth first, of the subgraphs of its nodes."""
-    for node in graph.node:
-        yield node
-        for sub in _subgraphs(node):
-            yield from _all_nodes(sub)
-
-
 def _name_nodes(graph: onnx.GraphProto, prefix: str = "") -> None:
     """Give every unnamed node (also inside subgraphs) a name unique to its position."""
     for i, node in enumerate(graph.node):
         if not node.name:
             node.name = f"{prefix}{node.op_type}_{i}"
-        for k, sub in enumerate(_subgraphs(node)):
+        for k, sub in enumerate(subgraphs(node)):
             _name_nodes(sub, f"{node.name}/{k}/")
 
 

@@ -19,6 +19,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from .graph_walk import drop_unused_initializers
+
 __all__ = ["GEMM_MR", "GEMM_NR", "pack_a", "pack_b", "pack_weights"]
 
 logger = logging.getLogger(__name__)
@@ -96,10 +98,7 @@ def pack_weights(model: onnx.ModelProto) -> onnx.ModelProto:
         logger.debug("packed the weight of %s (%s), shape %s", node.name, node.op_type,
                      w.shape)  # fmt: skip
     graph.initializer.extend(new)
-    used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
-    for i in reversed(range(len(graph.initializer))):
-        if graph.initializer[i].name not in used:
-            del graph.initializer[i]
+    drop_unused_initializers(graph)
     if new:
         logger.info("packed %d weights into GEMM panels", len(new))
     return out
