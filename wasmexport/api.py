@@ -13,6 +13,7 @@ import onnx
 from .abi_runtime.host import WasmModel, load
 from .packager.package import package
 from .packager.signature import Metadata
+from .progress import stage
 from .verifier import DEFAULT_ATOL, DEFAULT_RTOL, VerifyReport
 from .verifier import verify as _verify_module
 
@@ -79,11 +80,13 @@ def export_wasm(
     from .exporters import to_onnx
 
     # step 1: framework -> ONNX
-    exported = to_onnx(model, sample_inputs, framework=framework, dynamic_axes=dynamic_axes,
-                       opset=opset, **options)  # fmt: skip
+    with stage("Exporting to ONNX"):
+        exported = to_onnx(model, sample_inputs, framework=framework,
+                           dynamic_axes=dynamic_axes, opset=opset, **options)  # fmt: skip
 
     # step 2: ONNX -> wasm
-    packaged = package(exported.onnx_model, framework=exported.framework)
+    with stage("Lowering and packaging"):
+        packaged = package(exported.onnx_model, framework=exported.framework)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(packaged.wasm)
@@ -92,7 +95,7 @@ def export_wasm(
     # step 3: verify
     report = None
     if verify:
-        with WasmModel(packaged.wasm) as module:
+        with stage("Verifying"), WasmModel(packaged.wasm) as module:
             report = _verify_module(
                 module,
                 exported.onnx_model,

@@ -23,6 +23,10 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_RTOL = 1e-4
 DEFAULT_ATOL = 1e-4
+# Comparisons keep |got - expected| of at most this many elements (an even sample of
+# bigger outputs) for the report's histogram, and the TOP_ELEMENTS worst ones.
+MAX_KEPT_ERRORS = 100_000
+TOP_ELEMENTS = 10
 
 # Which side is at fault when a pair disagrees.
 _FAULT = {
@@ -48,6 +52,12 @@ class Comparison:
     got_at_worst: float
     passed: bool
     note: str = ""
+    # for reports: |got - expected| of up to MAX_KEPT_ERRORS elements (flat, float64; an
+    # even sample of bigger outputs), and the worst elements as (index, expected, got, err)
+    errors: np.ndarray | None = field(default=None, repr=False, compare=False)
+    worst: list[tuple[tuple[int, ...], float, float, float]] = field(
+        default_factory=list, repr=False, compare=False
+    )
 
 
 @dataclass
@@ -148,7 +158,30 @@ def compare_outputs(
         expected_at_worst=float(e[worst]),
         got_at_worst=float(g[worst]),
         passed=bool((excess <= 0).all()),
+        errors=_kept_errors(diff),
+        worst=_worst_elements(diff, excess, e, g),
     )
+
+
+def _kept_errors(diff: np.ndarray) -> np.ndarray:
+    """The flat absolute errors, an even sample of MAX_KEPT_ERRORS when there are more."""
+    flat = diff.reshape(-1)
+    if flat.size > MAX_KEPT_ERRORS:
+        flat = flat[:: -(-flat.size // MAX_KEPT_ERRORS)]
+    return np.array(flat, dtype=np.float64)
+
+
+def _worst_elements(diff, excess, e, g) -> list[tuple[tuple[int, ...], float, float, float]]:
+    """The TOP_ELEMENTS elements furthest beyond the tolerance, worst first."""
+    key = np.where(np.isnan(excess), np.inf, excess).reshape(-1)
+    k = min(TOP_ELEMENTS, key.size)
+    top = np.argpartition(-key, k - 1)[:k]
+    top = top[np.argsort(-key[top], kind="stable")]
+    rows = []
+    for flat in top:
+        index = tuple(int(i) for i in np.unravel_index(int(flat), e.shape))
+        rows.append((index, float(e[index]), float(g[index]), float(diff[index])))
+    return rows
 
 
 def onnx_reference(
