@@ -60,7 +60,8 @@ def rich_table(report: VerifyReport):
     verdict = "[green]PASSED[/green]" if report.passed else "[bold red]FAILED[/bold red]"
     table = Table(
         title=f"Verification {verdict}",
-        caption=f"tolerance: |got - expected| <= {report.atol:g} + {report.rtol:g} * |expected|",
+        caption=f"tolerance: |got - expected| <= {report.atol:g} + "
+        f"{report.rtol:g} * |expected|",
     )
     for i, name in enumerate(_HEAD):
         table.add_column(name, justify="right" if i >= 4 else "left", no_wrap=i == 1)
@@ -113,7 +114,8 @@ def _plot_png(report: VerifyReport) -> bytes | None:
         ax.set_yscale("log")
         limit = report.atol
         ax.axvline(limit, color="k", ls="--", lw=1, label=f"atol {limit:g}")
-        ax.set_title(f"{c.output}: {c.reference} vs {c.candidate}, batch {c.batch}", fontsize=9)
+        where = f"{c.output}: {c.reference} vs {c.candidate}, batch {c.batch}"
+        ax.set_title(where, fontsize=9)
         ax.set_xlabel("|got - expected| (exact matches at 1e-12)", fontsize=8)
         ax.set_ylabel("elements", fontsize=8)
         ax.legend(fontsize=7)
