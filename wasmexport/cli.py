@@ -1,10 +1,12 @@
 """The wasmexport command line: package, run, verify and inspect WASI modules.
 
     wasmexport export model.onnx -o model.wasm        # package, then verify
+    wasmexport export net.py:model --sample x.npy     # a framework model from Python code
     wasmexport run model.wasm request.json            # one ABI request, response on stdout
     wasmexport run model.wasm --input x.npy           # numpy in, outputs as JSON
     wasmexport verify model.wasm model.onnx           # the module against onnxruntime
     wasmexport inspect model.wasm --json              # signature, ops, sizes
+    wasmexport bench model.wasm --rounds 50           # load time, pred() raw and JSON
 
 Errors become one ``error: <message>`` line on stderr and an exit code per error class
 (`EXIT_CODES`); click's usage errors exit with 2. Logging goes to stderr: WARNING by
@@ -15,10 +17,15 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import importlib
+import importlib.util
+import inspect
 import json
 import logging
 import math
+import statistics
 import sys
+import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +50,8 @@ from .exporters.onnx import finalize_onnx_model
 from .packager.embed import read_custom_sections
 from .packager.package import package
 from .packager.signature import METADATA_SECTION, Metadata, TensorSpec
+from .progress import stage, track
+from .report import print_report
 from .verifier import DEFAULT_ATOL, DEFAULT_RTOL, VerifyReport
 from .verifier import verify as verify_module
 
@@ -211,11 +220,15 @@ def cli(ctx: click.Context) -> None:
     \b
     Examples:
       wasmexport export model.onnx -o model.wasm
+      wasmexport export net.py:build_model --sample x.npy -o net.wasm
       wasmexport run model.wasm request.json
       echo '{"input": [[1, 2, 3, 4]]}' | wasmexport run model.wasm
       wasmexport run model.wasm --input x.npy --output y.npz
       wasmexport verify model.wasm model.onnx --sample x.npy
+      wasmexport run net.wasm --input photo.png --output out.png
+      wasmexport verify model.wasm model.onnx --sample x.npy --report report.html
       wasmexport inspect model.wasm --json
+      wasmexport bench model.wasm --rounds 50
     """
     _install_log_handler(ctx)
 
@@ -420,7 +433,15 @@ _PATH_IN = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
 def _check_options(f):
-    """--sample, --rtol and --atol, shared by export and verify."""
+    """--sample, --rtol, --atol and --report, shared by export and verify."""
+    f = click.option(
+        "--report",
+        "report_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        metavar="FILE.html",
+        help="Also write the verification report as a self-contained HTML page: the "
+        "summary, error histograms per output and the worst elements (needs matplotlib).",
+    )(f)
     f = click.option(
         "--atol",
         type=float,
@@ -446,44 +467,132 @@ def _check_options(f):
 
 
 @cli.command("export")
-@click.argument("model", metavar="MODEL.onnx", type=_PATH_IN)
+@click.argument("model", metavar="MODEL")
 @click.option(
     "-o",
     "--output",
     "out",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to write the module [default: MODEL.wasm].",
+    help="Where to write the module [default: MODEL.wasm, or OBJECT.wasm for an entry point].",
 )
 @click.option(
     "--verify/--no-verify",
     default=True,
     show_default=True,
-    help="Check the module against onnxruntime on the sample.",
+    help="Check the module against onnxruntime (and the framework) on the sample.",
+)
+@click.option(
+    "--framework",
+    help="The adapter for an entry point's model (torch, tensorflow, sklearn, onnx, ...); "
+    "detected when left out.",
+)
+@click.option("--opset", type=int, help="The ai.onnx opset to export with.")
+@click.option(
+    "--dynamic-axes",
+    "dynamic_axes",
+    metavar="JSON",
+    help='Dynamic axes as JSON: \'{"x": {"0": "batch", "2": "height"}}\', or false for '
+    "static shapes [default: axis 0 of every input is a dynamic batch].",
+)
+@click.option(
+    "--exporter",
+    type=click.Choice(["dynamo", "legacy"]),
+    help="torch only: the torch.onnx exporter [default: dynamo].",
 )
 @_check_options
 @_verbosity_options
 @click.pass_context
 def export_command(
     ctx,
-    model: Path,
+    model: str,
     out: Path | None,
     verify: bool,
+    framework: str | None,
+    opset: int | None,
+    dynamic_axes: str | None,
+    exporter: str | None,
     sample: Path | None,
     rtol: float,
     atol: float,
+    report_file: Path | None,
 ) -> None:
-    """Package an ONNX model into one self-contained .wasm module, and verify it.
+    """Export a model to one self-contained .wasm module, and verify it.
 
-    The module is checked against onnxruntime on the sample (a second batch size too
-    when the batch is dynamic). Without --sample, a random sample is made from the
-    input shapes (seed 0; symbolic dims set to 1).
+    MODEL is an ONNX file, or a Python entry point MODULE:OBJECT naming a framework
+    model (torch.nn.Module, Keras model, scikit-learn estimator, ...) or a function
+    with no arguments that returns one. MODULE is a file (path/to/net.py) or an
+    importable module (mypkg.models). An entry point needs --sample.
+
+    The module is checked against onnxruntime (and the framework, for an entry point)
+    on the sample, at a second batch size too when the batch is dynamic. For an ONNX
+    file without --sample, a random sample is made from the input shapes (seed 0;
+    symbolic dims set to 1).
 
     \b
     Examples:
       wasmexport export mlp.onnx -o mlp.wasm
       wasmexport export mlp.onnx -o mlp.wasm --sample x.npy --atol 1e-5
       wasmexport export big.onnx -o big.wasm --no-verify
+      wasmexport export net.py:model --sample x.npy -o net.wasm
+      wasmexport export net.py:build --sample x.npy --exporter legacy --opset 17
+      wasmexport export mypkg.models:classifier --sample x.npz --framework sklearn
+      wasmexport export net.py:model --sample x.npy --dynamic-axes false
+      wasmexport export mlp.onnx --report report.html
     """
+    onnx_path = Path(model)
+    entry_point = _is_entry_point(model)
+    if not entry_point:
+        if not onnx_path.is_file():
+            raise click.BadParameter(
+                f"{model!r} is neither a file nor an entry point MODULE:OBJECT "
+                "(e.g. net.py:model or mypkg.models:build)",
+                param_hint="MODEL",
+            )
+        for name, value in (("--framework", framework), ("--exporter", exporter),
+                            ("--opset", opset), ("--dynamic-axes", dynamic_axes)):  # fmt: skip
+            if value is not None and not (name == "--framework" and value == "onnx"):
+                raise click.UsageError(
+                    f"{name} is for exporting a framework model (MODULE:OBJECT); "
+                    f"{model} is already ONNX",
+                    ctx,
+                )
+        _export_onnx_file(ctx, onnx_path, out, verify, sample, rtol, atol, report_file)
+        return
+
+    if sample is None:
+        raise click.UsageError(
+            "an entry point needs --sample FILE.npy|.npz: the sample inputs to trace and "
+            "verify the model with",
+            ctx,
+        )
+    module_part, _, object_part = model.rpartition(":")
+    out = out or Path(object_part.split(".")[-1] + ".wasm")
+    options = {"exporter": exporter} if exporter is not None else {}
+    framework_model = _load_entry_point(module_part, object_part)
+    inputs = _read_sample_file(sample)
+    result = _export_and_report(
+        ctx,
+        lambda: export_wasm(
+            framework_model,
+            inputs,
+            out,
+            framework=framework,
+            dynamic_axes=_parse_dynamic_axes(dynamic_axes),
+            opset=opset,
+            verify=verify,
+            rtol=rtol,
+            atol=atol,
+            **options,
+        ),
+        out,
+        model,
+        report_file,
+    )
+    _summary(ctx, out, result.wasm_bytes, result.metadata, result.report, report_file)
+
+
+def _export_onnx_file(ctx, model, out, verify, sample, rtol, atol, report_file) -> None:
+    """Package (and verify) an ONNX file, with a random sample when none is given."""
     out = out or model.with_suffix(".wasm")
     if out.resolve() == model.resolve():
         raise click.BadParameter("the output would overwrite the ONNX model", param_hint="-o")
@@ -503,32 +612,181 @@ def export_command(
 
     # step 2: package (and verify) through the public API
     if arrays is not None:
-        try:
-            result = export_wasm(
+        result = _export_and_report(
+            ctx,
+            lambda: export_wasm(
                 str(model), arrays, out, framework="onnx", verify=verify, rtol=rtol, atol=atol
-            )
-        except VerifyError as e:
-            if e.report is not None:
-                click.echo(e.report)
-            _print_error(
-                ctx,
-                f"{out} was written but does not match {model}: "
-                f"{_verdict(e.report)}; see the report above",
-            )
-            ctx.exit(EXIT_FAILED)
+            ),
+            out,
+            str(model),
+            report_file,
+        )
         size, metadata, report = result.wasm_bytes, result.metadata, result.report
     else:
         size, metadata = _package_unverified(model, out)
         report = None
 
     # step 3: one summary line, then the report
+    _summary(ctx, out, size, metadata, report, report_file)
+
+
+def _export_and_report(ctx, export, out: Path, source: str, report_file: Path | None):
+    """Run `export`; on a verification failure print the report and exit 1."""
+    try:
+        return export()
+    except VerifyError as e:
+        if e.report is not None:
+            print_report(e.report, file=sys.stdout)
+            if report_file is not None:
+                _write_html(e.report, report_file, f"{out} vs {source}")
+        _print_error(
+            ctx,
+            f"{out} was written but does not match {source}: "
+            f"{_verdict(e.report)}; see the report above",
+        )
+        ctx.exit(EXIT_FAILED)
+
+
+def _summary(ctx, out: Path, size: int, metadata, report, report_file: Path | None) -> None:
     nodes = sum(metadata.ops.values())
     click.echo(
         f"{out}: {size:,} bytes, {nodes} nodes ({_format_ops(metadata.ops)}), "
         f"{_verdict(report)}"
     )
     if report is not None and not _quiet(ctx):
-        click.echo(report)
+        print_report(report, file=sys.stdout)
+    if report is not None and report_file is not None:
+        _write_html(report, report_file, f"{out}")
+    elif report_file is not None:
+        logger.warning("no report written to %s: the module was not verified", report_file)
+
+
+def _write_html(report: VerifyReport, path: Path, title: str) -> None:
+    from .report import write_html
+
+    try:
+        write_html(report, path, title=f"wasmexport verification: {title}")
+    except ImportError as e:
+        raise click.UsageError(str(e)) from e
+    click.echo(f"report: {path}", err=True)
+
+
+def _is_entry_point(model: str) -> bool:
+    """MODULE:OBJECT rather than a file path (an existing file always wins)."""
+    if Path(model).exists() or ":" not in model:
+        return False
+    module_part, _, object_part = model.rpartition(":")
+    return bool(module_part) and object_part.replace(".", "").isidentifier()
+
+
+def _load_entry_point(module_part: str, object_part: str):
+    """Import MODULE and get OBJECT; call it when it is a function (a model factory)."""
+    where = f"{module_part}:{object_part}"
+    try:
+        if module_part.endswith(".py") or Path(module_part).is_file():
+            path = Path(module_part)
+            if not path.is_file():
+                raise click.BadParameter(f"no such file {module_part!r}", param_hint="MODEL")
+            spec = importlib.util.spec_from_file_location(
+                f"_wasmexport_entry_{path.stem}", path
+            )
+            module = importlib.util.module_from_spec(spec)
+            sys.path.insert(0, str(path.resolve().parent))
+            try:
+                spec.loader.exec_module(module)
+            finally:
+                sys.path.remove(str(path.resolve().parent))
+        else:
+            module = importlib.import_module(module_part)
+    except click.BadParameter:
+        raise
+    except Exception as e:
+        if ctx_verbose():
+            logger.debug("importing %s failed:\n%s", module_part, traceback.format_exc())
+        raise click.BadParameter(
+            f"cannot import {module_part!r}: {type(e).__name__}: {_first_line(e)}",
+            param_hint="MODEL",
+        ) from e
+    obj = module
+    for attr in object_part.split("."):
+        if not hasattr(obj, attr):
+            names = [n for n in dir(obj) if not n.startswith("_")]
+            close = difflib.get_close_matches(attr, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise click.BadParameter(
+                f"{module_part!r} has no attribute {attr!r}{hint}", param_hint="MODEL"
+            )
+        obj = getattr(obj, attr)
+    if inspect.isfunction(obj) or inspect.ismethod(obj):
+        try:
+            params = inspect.signature(obj).parameters.values()
+        except (TypeError, ValueError):
+            params = []
+        required = [p.name for p in params if p.default is p.empty
+                    and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]  # fmt: skip
+        if required:
+            raise click.BadParameter(
+                f"{where} is a function taking arguments ({', '.join(required)}); name a "
+                "model or a function with no arguments that returns one",
+                param_hint="MODEL",
+            )
+        logger.info("calling %s() for the model", where)
+        with stage(f"Building the model ({where}())"):
+            obj = obj()
+    return obj
+
+
+def ctx_verbose() -> bool:
+    ctx = click.get_current_context(silent=True)
+    state = ctx.find_object(_State) if ctx is not None else None
+    return state is not None and state.verbosity >= 2
+
+
+def _read_sample_file(path: Path):
+    """A .npy as one array; an .npz as a list (arr_0, arr_1, ...) or a dict by name."""
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise click.BadParameter(f"cannot read {path}: {e}", param_hint="--sample") from e
+    if isinstance(loaded, np.ndarray):
+        return loaded
+    with loaded:
+        found = dict(loaded.items())
+    positional = [f"arr_{i}" for i in range(len(found))]
+    return [found[k] for k in positional] if list(found) == positional else found
+
+
+def _parse_dynamic_axes(text: str | None):
+    """--dynamic-axes JSON -> None, False or {input: {axis: name} | [axes]}."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise click.BadParameter(f"not JSON: {e}", param_hint="--dynamic-axes") from e
+    if value is False or value is None:
+        return value
+    if not isinstance(value, dict):
+        raise click.BadParameter(
+            f'expected false or an object like {{"x": {{"0": "batch"}}}}, got {text}',
+            param_hint="--dynamic-axes",
+        )
+    axes = {}
+    for key, spec in value.items():
+        name = int(key) if key.isdigit() else key
+        try:
+            if isinstance(spec, dict):
+                axes[name] = {int(a): str(n) for a, n in spec.items()}
+            elif isinstance(spec, list):
+                axes[name] = [int(a) for a in spec]
+            else:
+                raise ValueError(f"input {key!r}: {spec!r}")
+        except ValueError as e:
+            raise click.BadParameter(
+                f'axes must be integers ({e}); e.g. {{"x": {{"0": "batch"}}}}',
+                param_hint="--dynamic-axes",
+            ) from e
+    return axes
 
 
 def _load_onnx(path: Path, *, load_external_data: bool = True) -> onnx.ModelProto:
@@ -551,6 +809,9 @@ def _package_unverified(model: Path, out: Path):
 # ------------------------------------------------------------------------------- run
 
 
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
 @cli.command("run")
 @click.argument("module", metavar="MODEL.wasm", type=_PATH_IN)
 @click.argument("request", metavar="[REQUEST.json|-]", type=click.File("rb"), default="-")
@@ -558,55 +819,91 @@ def _package_unverified(model: Path, out: Path):
     "--input",
     "input_file",
     type=_PATH_IN,
-    metavar="X.npy|.npz",
-    help="Build the request from arrays: .npy for one input, .npz by input name.",
+    metavar="X.npy|.npz|.png|.jpg",
+    help="Build the request from arrays (.npy for one input, .npz by input name) or from "
+    "an image, converted to the input's declared layout (NCHW or NHWC, 1 or 3 channels), "
+    "size and dtype.",
 )
 @click.option(
     "--output",
     "output_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    metavar="OUT.npz",
-    help="With --input: save the outputs by name instead of printing them.",
+    metavar="OUT.json|.npz|.png",
+    help="Write the response to a file instead of stdout: .json (the response, or the "
+    "outputs by name with --input), .npz (outputs by name) or .png/.jpg (the first 4-D "
+    "output with 1 or 3 channels, as an image; needs --input).",
+)
+@click.option(
+    "--image-scale",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Image pixels become floats in [0, SCALE] (255 keeps 0-255); image outputs are "
+    "mapped back from [0, SCALE] to 0-255.",
 )
 @_verbosity_options
 @click.pass_context
 def run_command(
-    ctx, module: Path, request, input_file: Path | None, output_file: Path | None
+    ctx,
+    module: Path,
+    request,
+    input_file: Path | None,
+    output_file: Path | None,
+    image_scale: float,
 ) -> None:
     """Send one request through the module's ABI and print the response.
 
     REQUEST.json is the ABI's JSON request (read from stdin when it is '-' or left
     out); the response JSON goes to stdout as the module wrote it. With --input, the
-    request is built from numpy arrays and the outputs are printed as a JSON object by
-    output name (or saved with --output). Exit 1 when the module answers with an error.
+    request is built from numpy arrays or an image, and the outputs are printed as a
+    JSON object by output name (or saved with --output). Exit 1 when the module
+    answers with an error.
 
     \b
     Examples:
       wasmexport run mlp.wasm request.json
       echo '{"input": [[0.5, 1, 2, 3]]}' | wasmexport run mlp.wasm
+      wasmexport run mlp.wasm request.json --output response.json
       wasmexport run mlp.wasm --input x.npy
       wasmexport run two.wasm --input inputs.npz --output outputs.npz
+      wasmexport run cnn.wasm --input digit.png
+      wasmexport run upscale.wasm --input photo.jpg --output big.png
+      wasmexport run uint8net.wasm --input photo.png --image-scale 255
     """
     from_stdin = ctx.get_parameter_source("request") is ParameterSource.DEFAULT
     if not from_stdin and input_file is not None:
         raise click.UsageError("give either REQUEST.json or --input, not both", ctx)
-    if output_file is not None and input_file is None:
+    out_kind = None if output_file is None else output_file.suffix.lower()
+    if out_kind is not None and out_kind not in {".json", ".npz"} | _IMAGE_SUFFIXES:
+        raise click.BadParameter(
+            f"{output_file}: expected .json, .npz or an image (.png, .jpg)",
+            param_hint="--output",
+        )
+    if input_file is None and out_kind not in (None, ".json"):
         raise click.UsageError(
-            "--output needs --input (a request's answer goes to stdout)", ctx
+            f"--output {out_kind} needs --input (a JSON request's answer is JSON: use "
+            "--output FILE.json)",
+            ctx,
         )
     if from_stdin and input_file is None and request.isatty():
         raise click.UsageError("give REQUEST.json, '-' to read stdin, or --input", ctx)
+    if image_scale <= 0:
+        raise click.BadParameter("must be > 0", param_hint="--image-scale")
 
     with _open_module(module) as wasm_model:
         if input_file is None:
-            _run_request(ctx, wasm_model, request.read())
+            _run_request(ctx, wasm_model, request.read(), output_file)
         else:
-            _run_arrays(ctx, wasm_model, input_file, output_file)
+            _run_arrays(ctx, wasm_model, input_file, output_file, image_scale)
 
 
-def _run_request(ctx: click.Context, wasm_model, text: bytes) -> None:
+def _run_request(ctx: click.Context, wasm_model, text: bytes, output_file: Path | None):
     rc, response = wasm_model.request(text)
-    click.echo(response)
+    if output_file is None:
+        click.echo(response)
+    else:
+        output_file.write_text(response + "\n", encoding="utf-8")
+        logger.info("wrote %s", output_file)
     if rc != 0:
         try:
             message = json.loads(response).get("error", response)
@@ -616,8 +913,17 @@ def _run_request(ctx: click.Context, wasm_model, text: bytes) -> None:
         ctx.exit(EXIT_FAILED)
 
 
-def _run_arrays(ctx: click.Context, wasm_model, input_file: Path, output_file: Path | None):
-    arrays = _load_sample(input_file, wasm_model.inputs, option="--input")
+def _run_arrays(
+    ctx: click.Context,
+    wasm_model,
+    input_file: Path,
+    output_file: Path | None,
+    image_scale: float,
+):
+    if input_file.suffix.lower() in _IMAGE_SUFFIXES:
+        arrays = [_image_input(input_file, wasm_model.inputs, image_scale)]
+    else:
+        arrays = _load_sample(input_file, wasm_model.inputs, option="--input")
     try:
         outputs = wasm_model.run(arrays)
     except RuntimeABIError as e:
@@ -627,12 +933,105 @@ def _run_arrays(ctx: click.Context, wasm_model, input_file: Path, output_file: P
     named = {
         spec.name: np.asarray(y) for spec, y in zip(wasm_model.outputs, outputs, strict=True)
     }
-    if output_file is not None:
+    kind = None if output_file is None else output_file.suffix.lower()
+    if kind == ".npz":
         with open(output_file, "wb") as f:
             np.savez(f, **named)
         logger.info("wrote %s (%s)", output_file, ", ".join(named))
         return
-    click.echo(json.dumps({name: _strict_json(y.tolist()) for name, y in named.items()}))
+    if kind in _IMAGE_SUFFIXES:
+        _save_image_output(named, output_file, image_scale)
+        return
+    text = json.dumps({name: _strict_json(y.tolist()) for name, y in named.items()})
+    if kind == ".json":
+        output_file.write_text(text + "\n", encoding="utf-8")
+        logger.info("wrote %s (%s)", output_file, ", ".join(named))
+    else:
+        click.echo(text)
+
+
+def _image_layout(shape) -> tuple[str, int]:
+    """("NCHW" or "NHWC", channels) for a declared 4-D image shape; ValueError otherwise."""
+    if shape is None or len(shape) != 4:
+        raise ValueError("not 4-D")
+    c1, c3 = shape[1], shape[3]
+    if c1 in (1, 3) and c3 not in (1, 3):
+        return "NCHW", c1
+    if c3 in (1, 3) and c1 not in (1, 3):
+        return "NHWC", c3
+    if c1 in (1, 3) and c3 in (1, 3):  # e.g. 1x3x3x3: the usual PyTorch layout
+        return "NCHW", c1
+    raise ValueError("no axis of 1 or 3 channels")
+
+
+def _image_input(path: Path, specs, scale: float) -> np.ndarray:
+    """An image file as the model's one 4-D input: layout, channels, size and dtype."""
+    from PIL import Image
+
+    def bad(why: str) -> click.BadParameter:
+        return click.BadParameter(f"{path}: {why}", param_hint="--input")
+
+    if len(specs) != 1:
+        raise bad(f"an image can feed a model with one input; this one takes {len(specs)}")
+    spec = specs[0]
+    try:
+        layout, channels = _image_layout(spec.shape)
+    except ValueError as e:
+        raise bad(
+            f"input {spec.name!r} {spec.shape_str()} is not an image ({e}): expected "
+            "(N, 1|3, H, W) or (N, H, W, 1|3)"
+        ) from e
+    try:
+        image = Image.open(path)
+        image = image.convert("L" if channels == 1 else "RGB")
+    except OSError as e:
+        raise bad(f"cannot read the image: {e}") from e
+    h_axis, w_axis = (2, 3) if layout == "NCHW" else (1, 2)
+    height, width = spec.shape[h_axis], spec.shape[w_axis]
+    if isinstance(height, int) and isinstance(width, int) and image.size != (width, height):
+        logger.warning(
+            "resizing %s from %dx%d to the input's %dx%d", path, *image.size, width, height
+        )
+        image = image.resize((width, height), Image.Resampling.BILINEAR)
+    pixels = np.asarray(image)  # (H, W) or (H, W, 3), uint8
+    pixels = pixels[:, :, None] if pixels.ndim == 2 else pixels
+    pixels = pixels.transpose(2, 0, 1) if layout == "NCHW" else pixels
+    dtype = np.dtype(spec.dtype)
+    if dtype.kind == "f":
+        array = pixels.astype(dtype) * dtype.type(scale / 255.0)
+    elif dtype.kind in "iu":
+        array = pixels.astype(dtype)
+    else:
+        raise bad(f"input {spec.name!r} is {dtype}: expected a float or integer tensor")
+    logger.info("image %s -> %s %s %s", path, spec.name, layout, array.shape)
+    return array[None]
+
+
+def _save_image_output(named: dict, path: Path, scale: float) -> None:
+    """Save the first 4-D output with 1 or 3 channels (batch item 0) as an image."""
+    from PIL import Image
+
+    for name, y in named.items():
+        try:
+            layout, channels = _image_layout(y.shape)
+        except ValueError:
+            continue
+        image = y[0].transpose(1, 2, 0) if layout == "NCHW" else y[0]
+        if y.dtype.kind == "f":
+            image = np.clip(np.rint(image.astype(np.float64) * (255.0 / scale)), 0, 255)
+        image = image.astype(np.uint8)
+        Image.fromarray(np.ascontiguousarray(image[:, :, 0] if channels == 1 else image)).save(
+            path
+        )
+        if y.shape[0] > 1:
+            logger.warning("%s holds %d images; saved the first", name, y.shape[0])
+        logger.info("wrote %s from output %r (%s)", path, name, layout)
+        return
+    shapes = ", ".join(f"{n} {tuple(y.shape)}" for n, y in named.items())
+    raise click.BadParameter(
+        f"no output is an image (4-D with 1 or 3 channels): {shapes}; use .npz or .json",
+        param_hint="--output",
+    )
 
 
 # ---------------------------------------------------------------------------- verify
@@ -645,7 +1044,13 @@ def _run_arrays(ctx: click.Context, wasm_model, input_file: Path, output_file: P
 @_verbosity_options
 @click.pass_context
 def verify_command(
-    ctx, module: Path, onnx_file: Path, sample: Path | None, rtol: float, atol: float
+    ctx,
+    module: Path,
+    onnx_file: Path,
+    sample: Path | None,
+    rtol: float,
+    atol: float,
+    report_file: Path | None,
 ) -> None:
     """Check a packaged module against an ONNX model; exit 1 when they disagree.
 
@@ -657,6 +1062,7 @@ def verify_command(
     Examples:
       wasmexport verify mlp.wasm mlp.onnx
       wasmexport verify mlp.wasm mlp.onnx --sample x.npy --rtol 1e-3
+      wasmexport verify mlp.wasm mlp.onnx --report report.html
     """
     onnx_model = _load_onnx(onnx_file)
     with _open_module(module) as wasm_model:
@@ -677,12 +1083,15 @@ def verify_command(
                 )
 
         # step 3: compare
-        report = verify_module(
-            wasm_model, onnx_model, arrays, rtol=rtol, atol=atol, raise_on_failure=False
-        )
+        with stage("Verifying"):
+            report = verify_module(
+                wasm_model, onnx_model, arrays, rtol=rtol, atol=atol, raise_on_failure=False
+            )
     click.echo(f"{module} vs {onnx_file}: {_verdict(report)}")
     if not _quiet(ctx):
-        click.echo(report)
+        print_report(report, file=sys.stdout)
+    if report_file is not None:
+        _write_html(report, report_file, f"{module} vs {onnx_file}")
     if not report.passed:
         _print_error(ctx, f"{module} does not match {onnx_file}: {_verdict(report)}")
         ctx.exit(EXIT_FAILED)
@@ -712,6 +1121,112 @@ def _signature_mismatch(wasm_model, onnx_model: onnx.ModelProto) -> str:
 
 def _pairs(pairs: list[tuple[str, str]]) -> str:
     return "(" + ", ".join(f"{n}: {d}" for n, d in pairs) + ")"
+
+
+# ----------------------------------------------------------------------------- bench
+
+
+@cli.command("bench")
+@click.argument("module", metavar="MODEL.wasm", type=_PATH_IN)
+@click.option(
+    "--input",
+    "input_file",
+    type=_PATH_IN,
+    metavar="X.npy|.npz",
+    help="The inputs to time: .npy for one input, .npz by input name. "
+    "Default: random (seed 0), symbolic dims set to 1.",
+)
+@click.option(
+    "--rounds",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Timed calls per mode (after one warm-up call).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
+@_verbosity_options
+@click.pass_context
+def bench_command(ctx, module: Path, input_file: Path | None, rounds: int, as_json: bool):
+    """Time a module: loading it, and pred() end to end with raw and with JSON I/O.
+
+    Loading is compiling and instantiating the module (timed min(3, ROUNDS) times).
+    Each pred() round is one whole request from the host's side: encoding the inputs,
+    the module's work and decoding the outputs; "raw" sends base64 little-endian
+    tensors, "json" nested JSON lists. Prints min / median / max in milliseconds.
+
+    \b
+    Examples:
+      wasmexport bench mlp.wasm
+      wasmexport bench cnn.wasm --input x.npy --rounds 100
+      wasmexport bench mlp.wasm --json | jq .pred_raw_ms.median
+    """
+    _read_metadata(module)
+    loads = []
+    for _ in track(range(min(3, rounds)), "Loading", total=min(3, rounds)):
+        start = time.perf_counter()
+        wasm_model = _open_module(module)
+        loads.append(time.perf_counter() - start)
+        wasm_model.close()
+
+    with _open_module(module) as wasm_model:
+        if input_file is not None:
+            arrays = _load_sample(input_file, wasm_model.inputs, option="--input")
+        else:
+            arrays, why_not = _random_sample(wasm_model.inputs)
+            if arrays is None:
+                raise click.UsageError(
+                    f"cannot make a random input ({why_not}); pass --input FILE.npz", ctx
+                )
+        timings = {"load_ms": loads}
+        for mode, raw in (("raw", True), ("json", False)):
+            try:
+                wasm_model.run(arrays, raw=raw)  # warm-up, and a clear error early
+            except RuntimeABIError as e:
+                _print_error(ctx, f"the module answered with an error: {e}")
+                ctx.exit(EXIT_FAILED)
+            times = []
+            for _ in track(range(rounds), f"pred() {mode}", total=rounds):
+                start = time.perf_counter()
+                wasm_model.run(arrays, raw=raw)
+                times.append(time.perf_counter() - start)
+            timings[f"pred_{mode}_ms"] = times
+
+    stats = {
+        key: {
+            "min": min(v) * 1e3,
+            "median": statistics.median(v) * 1e3,
+            "max": max(v) * 1e3,
+            "rounds": len(v),
+        }
+        for key, v in timings.items()
+    }
+    if as_json:
+        shapes = {
+            s.name: list(a.shape) for s, a in zip(wasm_model.inputs, arrays, strict=True)
+        }
+        click.echo(json.dumps({"module": str(module), "inputs": shapes, **stats}, indent=2))
+        return
+    labels = {"load_ms": "load", "pred_raw_ms": "pred() raw", "pred_json_ms": "pred() json"}
+    click.echo(f"{module}: {module.stat().st_size:,} bytes, inputs "
+               + ", ".join(f"{s.name} {a.shape}" for s, a in
+                           zip(wasm_model.inputs, arrays, strict=True)))  # fmt: skip
+    head = ("", "rounds", "min ms", "median ms", "max ms")
+    rows = [
+        (
+            labels[k],
+            str(v["rounds"]),
+            f"{v['min']:.3f}",
+            f"{v['median']:.3f}",
+            f"{v['max']:.3f}",
+        )  # fmt: skip
+        for k, v in stats.items()
+    ]
+    widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]
+    for r in (head, *rows):
+        cells = zip(r, widths, strict=True)
+        click.echo(
+            "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(cells))
+        )
 
 
 # --------------------------------------------------------------------------- inspect

@@ -4,6 +4,8 @@
     with stage("Exporting to ONNX"):
         ...
 
+`track(items, "Benchmarking", total=n)` is the same for loops: a progress bar.
+
 A stage shows a spinner with its name and elapsed time while it runs and one
 ``✓ name (1.2 s)`` line when it ends, on stderr. It does nothing when stderr is not a
 terminal (scripts, CI, tests), when the environment sets ``WASMEXPORT_PROGRESS=0``, or
@@ -18,9 +20,9 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
-__all__ = ["disabled", "enabled", "set_enabled", "stage"]
+__all__ = ["disabled", "enabled", "set_enabled", "stage", "track"]
 
 logger = logging.getLogger(__name__)
 
@@ -88,3 +90,21 @@ def stage(name: str) -> Iterator[None]:
         mark = "[green]✓[/green]" if ok else "[red]✗[/red]"
         console.print(f"{mark} {name} [dim]({took:.1f} s)[/dim]", highlight=False)
         logger.debug("%s: %.2f s", name, took)
+
+
+def track(items: Iterable, name: str, *, total: int | None = None) -> Iterator:
+    """Iterate over `items`, showing a progress bar named `name` when enabled."""
+    if getattr(_state, "depth", 0) != 0 or not enabled():
+        yield from items
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    _state.depth = 1
+    try:
+        columns = (f"[bold]{name}[/bold]", BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn())  # fmt: skip
+        with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+            yield from bar.track(items, total=total)
+    finally:
+        _state.depth = 0
