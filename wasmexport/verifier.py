@@ -51,13 +51,13 @@ class Comparison:
     expected_at_worst: float
     got_at_worst: float
     passed: bool
-    note: str = ""
     # for reports: |got - expected| of up to MAX_KEPT_ERRORS elements (flat, float64; an
     # even sample of bigger outputs), and the worst elements as (index, expected, got, err)
     errors: np.ndarray | None = field(default=None, repr=False, compare=False)
     worst: list[tuple[tuple[int, ...], float, float, float]] = field(
         default_factory=list, repr=False, compare=False
     )
+    note: str = ""
 
 
 @dataclass
@@ -163,27 +163,6 @@ def compare_outputs(
     )
 
 
-def _kept_errors(diff: np.ndarray) -> np.ndarray:
-    """The flat absolute errors, an even sample of MAX_KEPT_ERRORS when there are more."""
-    flat = diff.reshape(-1)
-    if flat.size > MAX_KEPT_ERRORS:
-        flat = flat[:: -(-flat.size // MAX_KEPT_ERRORS)]
-    return np.array(flat, dtype=np.float64)
-
-
-def _worst_elements(diff, excess, e, g) -> list[tuple[tuple[int, ...], float, float, float]]:
-    """The TOP_ELEMENTS elements furthest beyond the tolerance, worst first."""
-    key = np.where(np.isnan(excess), np.inf, excess).reshape(-1)
-    k = min(TOP_ELEMENTS, key.size)
-    top = np.argpartition(-key, k - 1)[:k]
-    top = top[np.argsort(-key[top], kind="stable")]
-    rows = []
-    for flat in top:
-        index = tuple(int(i) for i in np.unravel_index(int(flat), e.shape))
-        rows.append((index, float(e[index]), float(g[index]), float(diff[index])))
-    return rows
-
-
 def onnx_reference(
     onnx_model: onnx.ModelProto,
 ) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
@@ -284,3 +263,24 @@ def verify(
     if raise_on_failure and not report.passed:
         raise VerifyError(f"verification failed:\n{report}", report)
     return report
+
+
+def _kept_errors(diff: np.ndarray) -> np.ndarray:
+    """The flat absolute errors, an even sample of MAX_KEPT_ERRORS when there are more."""
+    flat = diff.reshape(-1)
+    if flat.size > MAX_KEPT_ERRORS:
+        flat = flat[:: -(-flat.size // MAX_KEPT_ERRORS)]
+    return np.array(flat, dtype=np.float64)
+
+
+def _worst_elements(diff, excess, e, g) -> list[tuple[tuple[int, ...], float, float, float]]:
+    """The TOP_ELEMENTS elements furthest beyond the tolerance, worst first."""
+    key = np.where(np.isnan(excess), np.inf, excess).reshape(-1)
+    k = min(TOP_ELEMENTS, key.size)
+    top = np.argpartition(-key, k - 1)[:k]
+    top = top[np.argsort(-key[top], kind="stable")]
+    rows = []
+    for flat in top:
+        index = tuple(int(i) for i in np.unravel_index(int(flat), e.shape))
+        rows.append((index, float(e[index]), float(g[index]), float(diff[index])))
+    return rows
