@@ -112,6 +112,27 @@ class VerifyReport:
         return "\n".join(lines)
 
 
+def _kept_errors(diff: np.ndarray) -> np.ndarray:
+    """The flat absolute errors, an even sample of MAX_KEPT_ERRORS when there are more."""
+    flat = diff.reshape(-1)
+    if flat.size > MAX_KEPT_ERRORS:
+        flat = flat[:: -(-flat.size // MAX_KEPT_ERRORS)]
+    return np.array(flat, dtype=np.float64)
+
+
+def _worst_elements(diff, excess, e, g) -> list[tuple[tuple[int, ...], float, float, float]]:
+    """The TOP_ELEMENTS elements furthest beyond the tolerance, worst first."""
+    key = np.where(np.isnan(excess), np.inf, excess).reshape(-1)
+    k = min(TOP_ELEMENTS, key.size)
+    top = np.argpartition(-key, k - 1)[:k]
+    top = top[np.argsort(-key[top], kind="stable")]
+    rows = []
+    for flat in top:
+        index = tuple(int(i) for i in np.unravel_index(int(flat), e.shape))
+        rows.append((index, float(e[index]), float(g[index]), float(diff[index])))
+    return rows
+
+
 def compare_outputs(
     name: str,
     expected: np.ndarray,
@@ -263,24 +284,3 @@ def verify(
     if raise_on_failure and not report.passed:
         raise VerifyError(f"verification failed:\n{report}", report)
     return report
-
-
-def _kept_errors(diff: np.ndarray) -> np.ndarray:
-    """The flat absolute errors, an even sample of MAX_KEPT_ERRORS when there are more."""
-    flat = diff.reshape(-1)
-    if flat.size > MAX_KEPT_ERRORS:
-        flat = flat[:: -(-flat.size // MAX_KEPT_ERRORS)]
-    return np.array(flat, dtype=np.float64)
-
-
-def _worst_elements(diff, excess, e, g) -> list[tuple[tuple[int, ...], float, float, float]]:
-    """The TOP_ELEMENTS elements furthest beyond the tolerance, worst first."""
-    key = np.where(np.isnan(excess), np.inf, excess).reshape(-1)
-    k = min(TOP_ELEMENTS, key.size)
-    top = np.argpartition(-key, k - 1)[:k]
-    top = top[np.argsort(-key[top], kind="stable")]
-    rows = []
-    for flat in top:
-        index = tuple(int(i) for i in np.unravel_index(int(flat), e.shape))
-        rows.append((index, float(e[index]), float(g[index]), float(diff[index])))
-    return rows
