@@ -28,7 +28,18 @@ __all__ = ["print_report", "rich_table", "write_html"]
 logger = logging.getLogger(__name__)
 
 
-def _row(c: Comparison) -> tuple[str, ...]:
+def _with_flips(report: VerifyReport) -> bool:
+    """Whether a comparison counts label flips (exact integer/string outputs)."""
+    return any(getattr(c, "flips", None) is not None for c in report.comparisons)
+
+
+def _head(report: VerifyReport) -> tuple[str, ...]:
+    head = ("output", "compared", "batch", "shape", "max abs err", "max rel err", "ok")
+    return (*head[:-1], "label flips", head[-1]) if _with_flips(report) else head
+
+
+def _row(c: Comparison, flips: bool = False) -> tuple[str, ...]:
+    n = getattr(c, "flips", None)
     return (
         c.output,
         f"{c.reference} vs {c.candidate}",
@@ -36,11 +47,9 @@ def _row(c: Comparison) -> tuple[str, ...]:
         "x".join(map(str, c.shape)) or "scalar",
         f"{c.max_abs_err:.3g}",
         f"{c.max_rel_err:.3g}",
+        *([] if not flips else ["-" if n is None else str(n)]),
         "yes" if c.passed else "NO",
     )
-
-
-_HEAD = ("output", "compared", "batch", "shape", "max abs err", "max rel err", "ok")
 
 
 def _why(c: Comparison) -> str:
@@ -63,10 +72,11 @@ def rich_table(report: VerifyReport):
         caption=f"tolerance: |got - expected| <= {report.atol:g} + "
         f"{report.rtol:g} * |expected|",
     )
-    for i, name in enumerate(_HEAD):
+    flips = _with_flips(report)
+    for i, name in enumerate(_head(report)):
         table.add_column(name, justify="right" if i >= 4 else "left", no_wrap=i == 1)
     for c in report.comparisons:
-        table.add_row(*_row(c), style=None if c.passed else "red")
+        table.add_row(*_row(c, flips), style=None if c.passed else "red")
     return table
 
 
@@ -170,12 +180,14 @@ def write_html(
         f"tolerance <code>|got - expected| &lt;= {report.atol:g} + {report.rtol:g} * "
         f"|expected|</code>; max abs err {report.max_abs_err:.3g}. Written "
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.</p>",
-        "<h2>Summary</h2><table><tr>" + "".join(f"<th>{h}</th>" for h in _HEAD) + "</tr>",
+        "<h2>Summary</h2><table><tr>"
+        + "".join(f"<th>{h}</th>" for h in _head(report))
+        + "</tr>",
     ]
     for c in report.comparisons:
         cells = "".join(
             f'<td class="num">{_esc(v)}</td>' if i >= 4 else f"<td>{_esc(v)}</td>"
-            for i, v in enumerate(_row(c))
+            for i, v in enumerate(_row(c, _with_flips(report)))
         )
         parts.append(f'<tr class="{"" if c.passed else "fail"}">{cells}</tr>')
     parts.append("</table>")
