@@ -74,7 +74,7 @@ def rich_table(report: VerifyReport):
     )
     flips = _with_flips(report)
     for i, name in enumerate(_head(report)):
-        table.add_column(name, justify="right" if i >= 4 else "left", no_wrap=i == 1)
+        table.add_column(name, justify="right" if i >= 4 else "left", no_wrap=True)
     for c in report.comparisons:
         table.add_row(*_row(c, flips), style=None if c.passed else "red")
     return table
@@ -98,7 +98,14 @@ def print_report(report: VerifyReport, *, file=None, rich: bool | None = None) -
     from rich.markup import escape
 
     console = Console(file=file)
-    console.print(rich_table(report))
+    table = rich_table(report)
+    flips = _with_flips(report)
+    cells = [_head(report), *(_row(c, flips) for c in report.comparisons)]
+    needed = sum(max(map(len, col)) + 3 for col in zip(*cells, strict=True)) + 1
+    if needed > console.width:  # too narrow for whole cells: the plain table instead
+        print(report, file=file)
+        return
+    console.print(table)
     for c in report.failures():
         console.print(f"  [red]{escape(_why(c))}[/red]", highlight=False)
 

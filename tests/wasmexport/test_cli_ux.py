@@ -278,3 +278,27 @@ def test_stage_is_silent_off_a_tty_and_shows_when_forced(capsys):
     err = capsys.readouterr().err
     assert "Loud step" in err and "Rounds" in err
     assert "Inner step" not in err and "Disabled step" not in err
+
+
+def test_print_report_rich_table_on_wide_terminals_plain_otherwise(monkeypatch):
+    from wasmexport.report import print_report
+    from wasmexport.verifier import VerifyReport
+
+    e = np.linspace(1, 2, 12).reshape(3, 4)
+    g = e.copy()
+    g[2, 1] += 0.5
+    c = compare_outputs("y", e, g, reference="onnxruntime", candidate="wasm", batch=3,
+                        rtol=1e-4, atol=1e-4)  # fmt: skip
+    report = VerifyReport(1e-4, 1e-4, [c])
+    monkeypatch.setenv("COLUMNS", "120")
+    wide = io.StringIO()
+    print_report(report, file=wide, rich=True)
+    assert "┃ output" in wide.getvalue() and "FAILED" in wide.getvalue()
+    assert f"worst at index (2, 1): expected {e[2, 1]:.9g}" in wide.getvalue()
+    monkeypatch.setenv("COLUMNS", "60")
+    narrow = io.StringIO()
+    print_report(report, file=narrow, rich=True)
+    assert narrow.getvalue() == str(report) + "\n"
+    plain = io.StringIO()
+    print_report(report, file=plain)  # not a terminal
+    assert plain.getvalue() == str(report) + "\n"
