@@ -460,8 +460,8 @@ def _check_options(f):
         "--sample",
         type=_PATH_IN,
         metavar="FILE.npy|.npz",
-        help="Sample inputs: .npy for one input, .npz by input name. "
-        "Default: random (seed 0), symbolic dims set to 1.",
+        help="Sample inputs: .npy for one input, .npz by input name. Required for a "
+        "framework model; for ONNX the default is random (seed 0), symbolic dims set to 1.",
     )(f)
     return f
 
@@ -518,10 +518,11 @@ def export_command(
 ) -> None:
     """Export a model to one self-contained .wasm module, and verify it.
 
-    MODEL is an ONNX file, or a Python entry point MODULE:OBJECT naming a framework
-    model (torch.nn.Module, Keras model, scikit-learn estimator, ...) or a function
-    with no arguments that returns one. MODULE is a file (path/to/net.py) or an
-    importable module (mypkg.models). An entry point needs --sample.
+    MODEL is an ONNX file, a TensorFlow SavedModel directory, or a Python entry
+    point MODULE:OBJECT naming a framework model (torch.nn.Module, Keras model,
+    scikit-learn estimator, ...) or a function with no arguments that returns one.
+    MODULE is a file (path/to/net.py) or an importable module (mypkg.models). A
+    SavedModel or an entry point needs --sample.
 
     The module is checked against onnxruntime (and the framework, for an entry point)
     on the sample, at a second batch size too when the batch is dynamic. For an ONNX
@@ -537,15 +538,17 @@ def export_command(
       wasmexport export net.py:build --sample x.npy --exporter legacy --opset 17
       wasmexport export mypkg.models:classifier --sample x.npz --framework sklearn
       wasmexport export net.py:model --sample x.npy --dynamic-axes false
+      wasmexport export saved_model_dir --sample x.npy -o model.wasm
       wasmexport export mlp.onnx --report report.html
     """
     onnx_path = Path(model)
     entry_point = _is_entry_point(model)
-    if not entry_point:
+    saved_model = not entry_point and onnx_path.is_dir()
+    if not entry_point and not saved_model:
         if not onnx_path.is_file():
             raise click.BadParameter(
-                f"{model!r} is neither a file nor an entry point MODULE:OBJECT "
-                "(e.g. net.py:model or mypkg.models:build)",
+                f"{model!r} is neither a file, a SavedModel directory nor an entry point "
+                "MODULE:OBJECT (e.g. net.py:model or mypkg.models:build)",
                 param_hint="MODEL",
             )
         for name, value in (("--framework", framework), ("--exporter", exporter),
@@ -561,14 +564,18 @@ def export_command(
 
     if sample is None:
         raise click.UsageError(
-            "an entry point needs --sample FILE.npy|.npz: the sample inputs to trace and "
-            "verify the model with",
+            f"{'a SavedModel' if saved_model else 'an entry point'} needs --sample "
+            "FILE.npy|.npz: the sample inputs to trace and verify the model with",
             ctx,
         )
-    module_part, _, object_part = model.rpartition(":")
-    out = out or Path(object_part.split(".")[-1] + ".wasm")
     options = {"exporter": exporter} if exporter is not None else {}
-    framework_model = _load_entry_point(module_part, object_part)
+    if saved_model:  # a TensorFlow SavedModel directory
+        out = out or onnx_path.with_suffix(".wasm")
+        framework_model = str(onnx_path)
+    else:
+        module_part, _, object_part = model.rpartition(":")
+        out = out or Path(object_part.split(".")[-1] + ".wasm")
+        framework_model = _load_entry_point(module_part, object_part)
     inputs = _read_sample_file(sample)
     result = _export_and_report(
         ctx,
