@@ -74,7 +74,7 @@ def prepare(name: str, runtimes: dict[str, bytes]) -> dict:
     """Export `name` to ONNX and package it: shipped and benchmark runtimes, both SIMD."""
     import onnx
 
-    from benchmarks.models import build, count_macs
+    from benchmarks.models import build, count_macs, live_bytes
     from wasmexport.packager import package
 
     d = BUILD / name
@@ -83,6 +83,7 @@ def prepare(name: str, runtimes: dict[str, bytes]) -> dict:
     onnx.save(onnx_model, d / "model.onnx")
     np.save(d / "input.npy", x)
     info = {"name": name, "macs": count_macs(onnx_model), "shape": list(x.shape)}
+    info["weight_bytes"], info["live_bytes"] = live_bytes(onnx_model)
     for simd in ("plain", "relaxed"):
         for variant, runtime in (("full", None), ("bench", runtimes[simd])):
             path = d / f"{simd}_{variant}.wasm"
@@ -362,7 +363,11 @@ def extras(infos: dict, results: dict) -> str:
             parts.append(f"packaging {info['package_s']:.2f} s CPU")
             parts.append(f"plan {info['plan_bytes'] / 1e6:.2f} MB")
         if "peak_memory" in r:
-            parts.append(f"linear memory after the runs {r['peak_memory'] / 1e6:.1f} MB")
+            bound = info["weight_bytes"] + 2 * info["live_bytes"]
+            parts.append(
+                f"linear memory after the runs {r['peak_memory'] / 1e6:.1f} MB "
+                f"(weights + 2 x largest live activations: {bound / 1e6:.1f} MB)"
+            )
         if "json" in r and "infer" in r:
             parts.append(f"JSON pred / inference {min(r['json']) / min(r['infer']):.2f}x")
             parts.append(f"raw pred / inference {min(r['raw']) / min(r['infer']):.2f}x")
