@@ -164,6 +164,7 @@ static void kernel(int64_t k, const float *a, const float *b, const Tile *t)
     }
     /* one vector load of A and a lane broadcast per row: cheaper on
        wasmtime than a load-and-splat per row */
+#pragma clang loop unroll_count(4)
     for (int64_t p = 0; p < k; p++, a += GEMM_MR, b += GEMM_NR) {
         v128_t bv[NV];
 #pragma clang loop unroll(full)
