@@ -400,9 +400,9 @@ in its own process on one thread. Times are per inference (batch as listed in
 process), not wall-clock time: the machine was shared with other jobs (load average
 {os.getloadavg()[0]:.0f} on {os.cpu_count()} cores at the end of the run), and contention
 for caches and memory bandwidth still slows every engine somewhat. "x ort-web" divides the
-engine's minimum time by onnxruntime-web's;
-GFLOP/s counts 2 FLOP per multiply-accumulate of the Conv, Gemm and MatMul nodes; the error
-is the max abs difference to onnxruntime native's output.
+engine's minimum time by onnxruntime-web's; GFLOP/s counts 2 FLOP per multiply-accumulate
+of the Conv, Gemm and MatMul nodes; the error is the max abs difference to onnxruntime
+native's output.
 
 {table}
 
@@ -414,10 +414,10 @@ is the max abs difference to onnxruntime native's output.
 (`-DWX_BENCH`, never shipped) whose `pred()` runs the graph `r` times; one round is
 `(T(pred, r = 3) - min T(pred, r = 1)) / 2`. "pred() raw I/O" is the shipped module answering
 a raw (base64) request with a raw output; "pred() JSON I/O" reads and writes nested JSON
-lists. The request is written into
-linear memory once and `pred()` is called repeatedly, so the host's own encoding is not
-counted. wasmtime runs with its defaults (Cranelift); relaxed SIMD is enabled in its config.
-onnxruntime-web runs its WASM backend in Node with `numThreads = 1`, SIMD on.
+lists. The request is written into linear memory once and `pred()` is called repeatedly, so
+the host's own encoding is not counted. wasmtime runs with its defaults (Cranelift); relaxed
+SIMD is enabled in its config. onnxruntime-web runs its WASM backend in Node with
+`numThreads = 1`, SIMD on.
 
 ## Machine
 
