@@ -499,6 +499,15 @@ def _check_options(f):
     type=click.Choice(["dynamo", "legacy"]),
     help="torch only: the torch.onnx exporter [default: dynamo].",
 )
+@click.option(
+    "--simd",
+    type=click.Choice(["plain", "relaxed"]),
+    default="plain",
+    show_default=True,
+    help="The runtime build to embed: plain SIMD128 runs on every host; relaxed "
+    "(fused multiply-add) is faster but needs a host with relaxed SIMD (wasmtime; Node "
+    "with --experimental-wasm-relaxed-simd).",
+)
 @_check_options
 @_verbosity_options
 @click.pass_context
@@ -511,6 +520,7 @@ def export_command(
     opset: int | None,
     dynamic_axes: str | None,
     exporter: str | None,
+    simd: str,
     sample: Path | None,
     rtol: float,
     atol: float,
@@ -540,6 +550,7 @@ def export_command(
       wasmexport export net.py:model --sample x.npy --dynamic-axes false
       wasmexport export saved_model_dir --sample x.npy -o model.wasm
       wasmexport export mlp.onnx --report report.html
+      wasmexport export mlp.onnx --simd relaxed -o mlp_fma.wasm
     """
     onnx_path = Path(model)
     entry_point = _is_entry_point(model)
@@ -559,7 +570,7 @@ def export_command(
                     f"{model} is already ONNX",
                     ctx,
                 )
-        _export_onnx_file(ctx, onnx_path, out, verify, sample, rtol, atol, report_file)
+        _export_onnx_file(ctx, onnx_path, out, verify, sample, rtol, atol, report_file, simd)
         return
 
     if sample is None:
@@ -589,6 +600,7 @@ def export_command(
             verify=verify,
             rtol=rtol,
             atol=atol,
+            simd=simd,
             **options,
         ),
         out,
@@ -598,7 +610,7 @@ def export_command(
     _summary(ctx, out, result.wasm_bytes, result.metadata, result.report, report_file)
 
 
-def _export_onnx_file(ctx, model, out, verify, sample, rtol, atol, report_file) -> None:
+def _export_onnx_file(ctx, model, out, verify, sample, rtol, atol, report_file, simd):
     """Package (and verify) an ONNX file, with a random sample when none is given."""
     out = out or model.with_suffix(".wasm")
     if out.resolve() == model.resolve():
@@ -622,15 +634,22 @@ def _export_onnx_file(ctx, model, out, verify, sample, rtol, atol, report_file) 
         result = _export_and_report(
             ctx,
             lambda: export_wasm(
-                str(model), arrays, out, framework="onnx", verify=verify, rtol=rtol, atol=atol
-            ),
+                str(model),
+                arrays,
+                out,
+                framework="onnx",
+                verify=verify,
+                rtol=rtol,
+                atol=atol,
+                simd=simd,
+            ),  # fmt: skip
             out,
             str(model),
             report_file,
         )
         size, metadata, report = result.wasm_bytes, result.metadata, result.report
     else:
-        size, metadata = _package_unverified(model, out)
+        size, metadata = _package_unverified(model, out, simd)
         report = None
 
     # step 3: one summary line, then the report
@@ -803,10 +822,10 @@ def _load_onnx(path: Path, *, load_external_data: bool = True) -> onnx.ModelProt
         raise ConvertError(f"onnx: cannot load {str(path)!r}: {_first_line(e)}") from e
 
 
-def _package_unverified(model: Path, out: Path):
+def _package_unverified(model: Path, out: Path, simd: str = "plain"):
     """Package without a sample: the same checks as the onnx adapter, no verification."""
     onnx_model = finalize_onnx_model(_load_onnx(model), framework="onnx")
-    packaged = package(onnx_model, framework="onnx")
+    packaged = package(onnx_model, framework="onnx", simd=simd)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(packaged.wasm)
     logger.info("wrote %s (%d bytes)", out, len(packaged.wasm))

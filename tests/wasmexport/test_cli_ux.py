@@ -302,3 +302,21 @@ def test_print_report_rich_table_on_wide_terminals_plain_otherwise(monkeypatch):
     plain = io.StringIO()
     print_report(report, file=plain)  # not a terminal
     assert plain.getvalue() == str(report) + "\n"
+
+
+def test_export_simd_relaxed_embeds_the_relaxed_runtime(tmp_path):
+    from wasmexport.exporters.onnx import finalize_onnx_model
+    from wasmexport.packager import package
+
+    onnx.save(image_model([2, 2, 2], scale=1.5), tmp_path / "m.onnx")
+    for simd in ("plain", "relaxed"):
+        out = tmp_path / f"{simd}.wasm"
+        result = invoke("export", tmp_path / "m.onnx", "-o", out, "--simd", simd)
+        assert result.exit_code == 0, result.output
+        data = out.read_bytes()
+        model = finalize_onnx_model(onnx.load(tmp_path / "m.onnx"), framework="onnx")
+        assert data == package(model, framework="onnx", simd=simd).wasm
+        x = np.random.default_rng(7).standard_normal((2, 2, 2, 2)).astype(np.float32)
+        with load(out) as module:
+            np.testing.assert_allclose(module.run(x), x * 1.5, rtol=1e-6)
+    assert (tmp_path / "plain.wasm").read_bytes() != (tmp_path / "relaxed.wasm").read_bytes()
