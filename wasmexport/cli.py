@@ -717,6 +717,9 @@ def _load_entry_point(module_part: str, object_part: str):
                 f"_wasmexport_entry_{path.stem}", path
             )
             module = importlib.util.module_from_spec(spec)
+            # registered, so that classes defined in the file can be found by module name
+            # (pickling, torch.export, dataclasses)
+            sys.modules[spec.name] = module
             sys.path.insert(0, str(path.resolve().parent))
             try:
                 spec.loader.exec_module(module)
@@ -727,7 +730,7 @@ def _load_entry_point(module_part: str, object_part: str):
     except click.BadParameter:
         raise
     except Exception as e:
-        if ctx_verbose():
+        if _ctx_verbose():
             logger.debug("importing %s failed:\n%s", module_part, traceback.format_exc())
         raise click.BadParameter(
             f"cannot import {module_part!r}: {type(e).__name__}: {_first_line(e)}",
@@ -762,7 +765,7 @@ def _load_entry_point(module_part: str, object_part: str):
     return obj
 
 
-def ctx_verbose() -> bool:
+def _ctx_verbose() -> bool:
     ctx = click.get_current_context(silent=True)
     state = ctx.find_object(_State) if ctx is not None else None
     return state is not None and state.verbosity >= 2

@@ -55,11 +55,12 @@ def save_png(path, pixels: np.ndarray) -> None:
 
 def test_export_entry_point_file_with_factory_matches_torch(tmp_path):
     torch = pytest.importorskip("torch")
-    (tmp_path / "net.py").write_text(
-        "import torch\n\n"
+    (tmp_path / "net.py").write_text(  # a dataclass needs the file's module registered
+        "from dataclasses import dataclass\n\nimport torch\n\n"
+        "@dataclass\nclass Config:\n    width: int = 7\n\n"
         "def build():\n"
         "    torch.manual_seed(0)\n"
-        "    return torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.Tanh())\n"
+        "    return torch.nn.Sequential(torch.nn.Linear(5, Config().width), torch.nn.Tanh())\n"
     )
     x = np.random.default_rng(0).standard_normal((3, 5)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
