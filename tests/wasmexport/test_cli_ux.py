@@ -56,7 +56,8 @@ def save_png(path, pixels: np.ndarray) -> None:
 def test_export_entry_point_file_with_factory_matches_torch(tmp_path):
     torch = pytest.importorskip("torch")
     (tmp_path / "net.py").write_text(  # a dataclass needs the file's module registered
-        "from dataclasses import dataclass\n\nimport torch\n\n"
+        "from __future__ import annotations\n\nfrom dataclasses import dataclass\n\n"
+        "import torch\n\n"
         "@dataclass\nclass Config:\n    width: int = 7\n\n"
         "def build():\n"
         "    torch.manual_seed(0)\n"
