@@ -17,6 +17,7 @@ torch is imported only when an export runs; `is_torch_module` never imports it.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import io
 import keyword
@@ -327,9 +328,11 @@ def _export_dynamo(
             {axis: dim(name) for axis, name in axes[n].items()} if n in axes else None
             for n in input_names
         )
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _quiet_registration_log():
         # inputs sharing a dim name share one Dim; torch warns that it names it once
         warnings.filterwarnings("ignore", message=r"# The axis name: .* will not be used")
+        # torch's own pytree code trips over its own deprecation while exporting
+        warnings.filterwarnings("ignore", category=FutureWarning, message=r".*LeafSpec")
         program = torch.onnx.export(
             model,
             args,
@@ -345,6 +348,22 @@ def _export_dynamo(
     # TODO(exporters): a model over 2 GB cannot be held inline in one ModelProto; refuse it
     # with a clear ConvertError instead of protobuf's serialisation error.
     return program.model_proto
+
+
+@contextlib.contextmanager
+def _quiet_registration_log():
+    """Silence torch.onnx's per-export notes that optional torchvision ops are absent.
+
+    The dynamo exporter logs one warning per torchvision op it cannot register when
+    torchvision is not installed; none of them concerns the model being exported.
+    """
+    log = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def _export_legacy(
