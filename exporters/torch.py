@@ -33,7 +33,13 @@ import numpy as np
 import onnx
 
 from ..errors import ConvertError
-from .onnx import declared_dynamic_axes, default_opset, finalize_onnx_model, graph_inputs
+from .onnx import (
+    declared_dynamic_axes,
+    default_opset,
+    finalize_onnx_model,
+    graph_inputs,
+    rename_value,
+)
 from .registry import ExportedModel
 from .sample_inputs import normalize_dynamic_axes, normalize_sample_inputs
 
@@ -428,7 +434,7 @@ def _fix_input_names(
     if len(current) == len(input_names) and not set(current) <= set(input_names):
         for old, new in zip(current, input_names, strict=True):
             if old != new:
-                _rename_value(graph, old, new)
+                rename_value(graph, old, new)
         return
     if not set(current) <= set(input_names):
         raise ConvertError(
@@ -467,29 +473,13 @@ def _fix_output_names(
         if old == new:
             continue
         if old in produced and old not in inputs and current.count(old) == 1:
-            _rename_value(graph, old, new)
+            rename_value(graph, old, new)
         else:
             graph.node.append(
                 onnx.helper.make_node("Identity", [old], [new], name=f"{new}_identity")
             )
             graph.output[i].name = new
         current[i] = new
-
-
-def _rename_value(graph: onnx.GraphProto, old: str, new: str) -> None:
-    """Rename a value everywhere: nodes (subgraphs too), graph inputs, outputs, value_info."""
-    for node in graph.node:
-        node.input[:] = [new if name == old else name for name in node.input]
-        node.output[:] = [new if name == old else name for name in node.output]
-        for attribute in node.attribute:
-            if attribute.type == onnx.AttributeProto.GRAPH:
-                _rename_value(attribute.g, old, new)
-            elif attribute.type == onnx.AttributeProto.GRAPHS:
-                for subgraph in attribute.graphs:
-                    _rename_value(subgraph, old, new)
-    for value in [*graph.input, *graph.output, *graph.value_info]:
-        if value.name == old:
-            value.name = new
 
 
 def _check_dynamic_axes(
