@@ -73,7 +73,9 @@ Status prep_resize(const Model *m, Node *n, Err *err)
     p->coord = pick(coord, coords, n->opset >= 19 ? 6 : 7);
     if (n->opset < 19 && p->coord == CT_HALF_PIXEL_SYMMETRIC)
         p->coord = -1;
-    if (n->opset >= 13 && p->coord == CT_TF_HALF_PIXEL_FOR_NN)
+    /* TODO: tf_half_pixel_for_nn (opset 11-12): onnxruntime's results
+       differ from the spec's formula and onnx.reference lacks it */
+    if (p->coord == CT_TF_HALF_PIXEL_FOR_NN)
         p->coord = -1;
     p->nearest = pick(near, nearests, 4);
     p->policy = pick(pol, policies, 3);
