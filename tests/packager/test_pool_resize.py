@@ -243,3 +243,28 @@ def test_pool_errors_are_clear():
     with pytest.raises(Exception, match="SAME_MIDDLE"):
         with load(package(bad).wasm) as module:
             module.run(arr((1, 1, 4, 4)))
+
+
+@pytest.mark.parametrize(
+    "op,x,attrs,consts,match",
+    [
+        ("Resize", arr((1, 1, 2, 2)), {"mode": "area"},
+         {"r": np.array([], np.float32), "s": np.array([1, 1, 2, 2], np.float32)},
+         r"resize0.*mode 'area' is not supported"),
+        ("Resize", arr((1, 1, 2, 2)),
+         {"coordinate_transformation_mode": "tf_half_pixel_for_nn"},
+         {"r": np.array([], np.float32), "s": np.array([1, 1, 2, 2], np.float32)},
+         r"tf_half_pixel_for_nn"),
+        ("ConvTranspose", arr((1, 1, 3), "float64"), {}, {"w": arr((1, 1, 2), "float64")},
+         r"convtranspose0.*input dtype DOUBLE is not supported"),
+        ("AveragePool", arr((1, 1, 4), "int8"), {"kernel_shape": [2]}, {},
+         r"averagepool0.*input dtype INT8"),
+    ],
+    ids=["resize_mode", "resize_coordinate_mode", "conv_transpose_float64", "avg_pool_int8"],
+)  # fmt: skip
+def test_pool_resize_unsupported_is_refused_at_export(op, x, attrs, consts, match):
+    from wasmexport.errors import UnsupportedOpError
+
+    model, _ = one(op, x, attrs, consts, opset=11 if op == "Resize" else 19)
+    with pytest.raises(UnsupportedOpError, match=match):
+        package(model)
