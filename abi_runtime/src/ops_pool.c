@@ -141,6 +141,46 @@ static int64_t pool_out_size(const PoolParams *p, int a, int64_t in,
     return out;
 }
 
+/* Y (n, c, oh, ow) = max or mean pooling of float32 X (n, c, ih, iw); the
+   same result as the generic loop of op_pool, without per-cell index math. */
+static void pool2d_f32(const PoolParams *p, const Tensor *x, Tensor *y,
+                       const int64_t *pb, const int64_t *pe)
+{
+    int64_t ih = x->dims[2], iw = x->dims[3], oh = y->dims[2], ow = y->dims[3];
+    int64_t planes = x->dims[0] * x->dims[1];
+    int is_max = p->kind == POOL_MAX;
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *xp = (const float *)x->data + pl * ih * iw;
+        float *yp = (float *)y->data + pl * oh * ow;
+        for (int64_t i = 0; i < oh; i++)
+            for (int64_t j = 0; j < ow; j++) {
+                int64_t y0 = i * p->stride[0] - pb[0], x0 = j * p->stride[1] - pb[1];
+                float mx = -INFINITY;
+                double sum = 0.0;
+                int64_t cnt = 0, seen = 0;
+                for (int64_t ky = 0; ky < p->kernel[0]; ky++) {
+                    int64_t yy = y0 + ky * p->dilation[0];
+                    int row_in = yy >= 0 && yy < ih;
+                    int row_pad = yy >= -pb[0] && yy < ih + pe[0];
+                    for (int64_t kx = 0; kx < p->kernel[1]; kx++) {
+                        int64_t xx = x0 + kx * p->dilation[1];
+                        if (!row_in || xx < 0 || xx >= iw) {
+                            cnt += p->count_include_pad && row_pad &&
+                                   xx >= -pb[1] && xx < iw + pe[1];
+                            continue;
+                        }
+                        float v = xp[yy * iw + xx];
+                        if (!seen++ || v > mx) mx = v;
+                        sum += v;
+                        cnt++;
+                    }
+                }
+                yp[i * ow + j] = is_max ? mx : cnt ? (float)(sum / (double)cnt)
+                                                   : NAN;
+            }
+    }
+}
+
 /* Y (n, c, o...) = pool of X (n, c, i...); Indices (MaxPool) as int64. */
 Status op_pool(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
 {
@@ -184,7 +224,14 @@ Status op_pool(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
     if (st != ST_OK)
         return st;
 
-    /* step 2: each (n, c) plane, each output position, each window cell */
+    /* step 2: float32 max/average pooling in 2-D without indices, the
+       common CNN case, takes direct loops */
+    if (x->dtype == DT_FLOAT && s == 2 && !ind && p.kind != POOL_LP) {
+        pool2d_f32(&p, x, out[0], pb, pe);
+        return ST_OK;
+    }
+
+    /* step 3: each (n, c) plane, each output position, each window cell */
     int64_t planes = x->dims[0] * x->dims[1], in_plane = 1, out_plane = 1;
     int64_t wsize = 1;
     for (int a = 0; a < s; a++) {
