@@ -14,6 +14,7 @@
 
 /* ---- shared helpers --------------------------------------------------- */
 
+/* See ops.h: an odometer over dims, copying runs of the last axis. */
 Status ix_strided_copy(const void *x, int size, Tensor *y,
                        const int64_t *src_strides, int32_t ndim,
                        const int64_t *dims)

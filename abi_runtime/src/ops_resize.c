@@ -43,6 +43,8 @@ static int pick(const char *s, const char *const *names, int count)
     return -1;
 }
 
+/* Read and check every string attribute at load; opset 10 and Upsample
+   default to asymmetric coordinates and floor rounding. */
 Status prep_resize(const Model *m, Node *n, Err *err)
 {
     (void)m;
