@@ -162,6 +162,10 @@ static Status axis_taps(const ResizeParams *p, int64_t in, int64_t out,
 {
     double s = (p->antialias && scale < 1.0 && p->mode != RM_NEAREST) ? scale : 1.0;
     int64_t start = 0, foot = 1;
+    /* checked before the float -> int conversions below */
+    if (!(s > 1.0 / 1024))
+        return fail(err, ST_UNSUPPORTED_OP, "resize: antialias filter too wide "
+                    "(scale %g)", scale);
     if (p->mode == RM_LINEAR) {
         start = (int64_t)floor(-1.0 / s) + 1;
         foot = 2 - 2 * start;
@@ -169,9 +173,6 @@ static Status axis_taps(const ResizeParams *p, int64_t in, int64_t out,
         start = (int64_t)floor(-2.0 / s) + 1;
         foot = 2 - 2 * start;
     }
-    if (foot > 4096)
-        return fail(err, ST_UNSUPPORTED_OP, "resize: antialias filter too wide "
-                    "(scale %g)", scale);
     t->width = foot;
     size_t cells = (size_t)(out * foot + 1);
     t->index = malloc(cells * sizeof(int64_t));
