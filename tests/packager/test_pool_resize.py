@@ -268,3 +268,11 @@ def test_pool_resize_unsupported_is_refused_at_export(op, x, attrs, consts, matc
     model, _ = one(op, x, attrs, consts, opset=11 if op == "Resize" else 19)
     with pytest.raises(UnsupportedOpError, match=match):
         package(model)
+
+
+def test_pool_max_roi_pool():
+    rois = np.array([[0, 1, 1, 6, 5], [1, 0, 0, 3, 3], [0, 2.4, 0.6, 9, 9], [1, 5, 5, 5, 5]],
+                    np.float32)  # fmt: skip
+    cases = [one("MaxRoiPool", arr((2, 3, 8, 7)), {"pooled_shape": [2, 3], "spatial_scale": s},
+                 extra=[("rois", rois)]) for s in (1.0, 0.5)]  # fmt: skip
+    check_all(cases)
