@@ -78,6 +78,12 @@ def check_node(node: onnx.NodeProto, opset: int, input_dtype: int) -> None:
         if value not in allowed:
             raise _fail(node, opset, f"{attr.name} {value!r} is not supported (supported: "
                                      f"{', '.join(allowed)})")  # fmt: skip
+    if node.op_type in ("Resize", "Upsample") and input_dtype and input_dtype not in _FLOATS:
+        mode = next((a.s.decode() for a in node.attribute if a.name == "mode"), "nearest")
+        if mode != "nearest" or input_dtype == onnx.TensorProto.BOOL:
+            got = onnx.TensorProto.DataType.Name(input_dtype)
+            raise _fail(node, opset, f"mode {mode!r} on {got} input is not supported "
+                                     "(integer inputs: mode 'nearest' only)")  # fmt: skip
     dtypes = INPUT_DTYPES.get(node.op_type)
     if dtypes and input_dtype and input_dtype not in dtypes:
         names = ", ".join(onnx.TensorProto.DataType.Name(d) for d in dtypes)

@@ -250,8 +250,13 @@ Status op_resize(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
     Status st = elem_require_fixed(n, x, 0, err);
     if (st != ST_OK)
         return st;
-    if (x->dtype == DT_BOOL)
-        return node_fail(n, err, ST_UNSUPPORTED_OP, "bool input");
+    /* TODO: linear and cubic on integers: onnxruntime and onnx.reference
+       round differently; refused rather than guessed */
+    if (x->dtype == DT_BOOL || (p->mode != RM_NEAREST && !elem_is_float(x->dtype)))
+        return node_fail(n, err, ST_UNSUPPORTED_OP, "%s input in mode %s; "
+                         "integer inputs support nearest only",
+                         dtype_name(x->dtype),
+                         p->mode == RM_LINEAR ? "linear" : "cubic");
 
     /* step 1: axes, and the optional inputs by opset */
     int upsample = !strcmp(n->op_type, "Upsample");

@@ -259,8 +259,12 @@ def test_pool_errors_are_clear():
          r"convtranspose0.*input dtype DOUBLE is not supported"),
         ("AveragePool", arr((1, 1, 4), "int8"), {"kernel_shape": [2]}, {},
          r"averagepool0.*input dtype INT8"),
+        ("Resize", arr((1, 1, 2, 2), "uint8"), {"mode": "linear"},
+         {"r": np.array([], np.float32), "s": np.array([1, 1, 2, 2], np.float32)},
+         r"resize0.*mode 'linear' on UINT8"),
     ],
-    ids=["resize_mode", "resize_coordinate_mode", "conv_transpose_float64", "avg_pool_int8"],
+    ids=["resize_mode", "resize_coordinate_mode", "conv_transpose_float64", "avg_pool_int8",
+         "resize_linear_uint8"],
 )  # fmt: skip
 def test_pool_resize_unsupported_is_refused_at_export(op, x, attrs, consts, match):
     from wasmexport.errors import UnsupportedOpError
