@@ -1,7 +1,11 @@
 """Build the runtime: C sources -> runtime.wasm (wasm32-wasi, SIMD128).
 
     python -m wasmexport.abi_runtime.build            # writes runtime.wasm beside this file
-    python -m wasmexport.abi_runtime.build --check    # rebuild and compare with the committed file
+    python -m wasmexport.abi_runtime.build --check  # rebuild, compare with the committed file
+
+Two variants come from the same sources: runtime.wasm (SIMD128, the default; runs on every
+host) and runtime_relaxed.wasm (adds -mrelaxed-simd: fused multiply-add in the GEMM
+micro-kernels; hosts must enable the relaxed-SIMD proposal).
 
 Compiles with the Zig toolchain from PyPI (`pip install 'wasmexport[build]'`) so that every
 machine produces the same bytes: fixed flags, relative source paths, no debug information.
@@ -28,6 +32,11 @@ HERE = Path(__file__).resolve().parent
 SRC_DIR = HERE / "src"
 RUNTIME_WASM = HERE / "runtime.wasm"
 RUNTIME_OPS = HERE / "runtime_ops.json"
+# output file -> compiler flags added to CFLAGS
+VARIANTS = {
+    "runtime.wasm": [],
+    "runtime_relaxed.wasm": ["-mrelaxed-simd"],
+}
 
 ZIG_VERSION = "0.17.0"
 STACK_BYTES = 1 << 20
@@ -58,21 +67,39 @@ def source_files() -> list[str]:
 
 
 def supported_ops() -> list[dict[str, object]]:
-    """Read the op table (the OP_LIST X-macro of ops.h): op_type and input/output counts."""
+    """Read the op tables of ops.h: domain, op_type and input/output counts.
+
+    Rows of OP_LIST are written OP(...) (domain ai.onnx, ""); rows of ML_OP_LIST are
+    written ML(...) (domain "ai.onnx.ml").
+    """
     text = (SRC_DIR / "ops.h").read_text()
-    rows = re.findall(r"OP\((\w+),\s*\w+,\s*\w+,\s*(\w+),\s*(\w+),\s*(\w+),\s*(\w+)\)", text)
+    cols = r"\((\w+),\s*\w+,\s*\w+,\s*(\w+),\s*(\w+),\s*(\w+),\s*(\w+)\)"
+    rows = [("", *r) for r in re.findall(r"\bOP" + cols, text)]
+    rows += [("ai.onnx.ml", *r) for r in re.findall(r"\bML" + cols, text)]
     if not rows:
         raise RuntimeError("no OP(...) rows found in ops.h")
     return [
-        {"domain": "", "op_type": name, "inputs": [lo, hi], "outputs": [olo, ohi]}
-        for name, lo, hi, olo, ohi in rows
+        {"domain": domain, "op_type": name, "inputs": [lo, hi], "outputs": [olo, ohi]}
+        for domain, name, lo, hi, olo, ohi in rows
     ]
 
 
-def compile_runtime(out_path: Path, extra_flags: list[str] | None = None) -> bytes:
-    """Compile and link the runtime into out_path; returns the final bytes."""
+# Exports of a benchmark build (-DWX_BENCH), never of a shipped runtime.
+BENCH_EXPORTS = ("wx_bench_repeat",)
+
+
+def compile_runtime(
+    out_path: Path, extra_flags: list[str] | None = None, bench: bool = False
+) -> bytes:
+    """Compile and link the runtime into out_path; returns the final bytes.
+
+    With bench, adds -DWX_BENCH: pred() can repeat the graph (export wx_bench_repeat) so that
+    benchmarks time the inference alone.
+    """
+    extra_flags = [*(extra_flags or []), *(["-DWX_BENCH"] if bench else [])]
     cmd = [sys.executable, "-m", "ziglang", "cc", *CFLAGS, *(extra_flags or [])]
     cmd += [*source_files(), "-o", str(out_path), "-lm"]
+    allowed = set(ABI_EXPORTS) | (set(BENCH_EXPORTS) if bench else set())
     logger.info("compiling %d sources with zig %s", len(source_files()), ZIG_VERSION)
     proc = subprocess.run(cmd, cwd=SRC_DIR, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -81,8 +108,8 @@ def compile_runtime(out_path: Path, extra_flags: list[str] | None = None) -> byt
         logger.warning("compiler warnings:\n%s", proc.stderr)
     wasm = WasmBinary.parse(out_path.read_bytes())
     wasm.remove_exports([n for n in DROPPED_EXPORTS if n in wasm.exports()])
-    missing = set(ABI_EXPORTS) - set(wasm.exports())
-    extra = set(wasm.exports()) - set(ABI_EXPORTS)
+    missing = allowed - set(wasm.exports())
+    extra = set(wasm.exports()) - allowed
     if missing or extra:
         raise RuntimeError(f"runtime exports wrong: missing {missing}, unexpected {extra}")
     data = wasm.to_bytes()
@@ -91,28 +118,38 @@ def compile_runtime(out_path: Path, extra_flags: list[str] | None = None) -> byt
 
 
 def build(check: bool = False) -> int:
-    """Build runtime.wasm and runtime_ops.json; with check, compare instead of writing."""
+    """Build every runtime variant and runtime_ops.json; with check, compare instead."""
+    built = {}
     with tempfile.TemporaryDirectory() as tmp:
-        data = compile_runtime(Path(tmp) / "runtime.wasm")
+        for name, flags in VARIANTS.items():
+            built[name] = compile_runtime(Path(tmp) / name, flags)
     ops = json.dumps({"ops": supported_ops()}, indent=1) + "\n"
-    digest = hashlib.sha256(data).hexdigest()[:16]
     if check:
-        same = RUNTIME_WASM.exists() and RUNTIME_WASM.read_bytes() == data
-        same_ops = RUNTIME_OPS.exists() and RUNTIME_OPS.read_text() == ops
-        print(f"runtime.wasm {len(data)} bytes sha256 {digest}: "
-              f"{'matches' if same else 'DIFFERS from'} the committed file")  # fmt: skip
-        if not same_ops:
+        ok = True
+        for name, data in built.items():
+            path = HERE / name
+            same = path.exists() and path.read_bytes() == data
+            ok = ok and same
+            print(f"{name} {len(data)} bytes sha256 {hashlib.sha256(data).hexdigest()[:16]}: "
+                  f"{'matches' if same else 'DIFFERS from'} the committed file")  # fmt: skip
+        if not (RUNTIME_OPS.exists() and RUNTIME_OPS.read_text() == ops):
             print("runtime_ops.json differs from ops.h; rebuild")
-        return 0 if same and same_ops else 1
-    RUNTIME_WASM.write_bytes(data)
+            ok = False
+        return 0 if ok else 1
+    for name, data in built.items():
+        (HERE / name).write_bytes(data)
+        digest = hashlib.sha256(data).hexdigest()[:16]
+        print(f"wrote {HERE / name} ({len(data)} bytes, sha256 {digest})")
     RUNTIME_OPS.write_text(ops)
-    print(f"wrote {RUNTIME_WASM} ({len(data)} bytes, sha256 {digest}) and {RUNTIME_OPS.name}")
+    print(f"wrote {RUNTIME_OPS}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="compare with the committed build")
+    parser.add_argument(
+        "--check", action="store_true", help="compare with the committed build"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     return build(check=args.check)

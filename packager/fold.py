@@ -15,6 +15,8 @@ import onnx
 from onnx import numpy_helper
 from onnx.reference import ReferenceEvaluator
 
+from .graph_walk import drop_unused_initializers
+
 __all__ = ["MAX_FOLDED_ELEMENTS", "fold_constants"]
 
 logger = logging.getLogger(__name__)
@@ -49,7 +51,9 @@ def _evaluate(node: onnx.NodeProto, inputs: dict[str, np.ndarray], opsets) -> li
 def fold_constants(model: onnx.ModelProto) -> onnx.ModelProto:
     """Return a copy of model with constant subgraphs replaced by initializers."""
     graph = model.graph
-    known: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    known: dict[str, np.ndarray] = {
+        t.name: numpy_helper.to_array(t) for t in graph.initializer
+    }
     shapes = {vi.name: vi.type for vi in (*graph.input, *graph.value_info)}
     graph_outputs = {o.name for o in graph.output}
     kept: list[onnx.NodeProto] = []
@@ -77,7 +81,7 @@ def fold_constants(model: onnx.ModelProto) -> onnx.ModelProto:
         if any(np.asarray(r).size > MAX_FOLDED_ELEMENTS for r in results):
             kept.append(node)
             continue
-        for name, value in zip(node.output, results):
+        for name, value in zip(node.output, results, strict=True):
             if name:
                 known[name] = folded[name] = np.asarray(value)
         logger.debug("folded %s (%s)", node.name, node.op_type)
@@ -93,10 +97,7 @@ def fold_constants(model: onnx.ModelProto) -> onnx.ModelProto:
     out.graph.value_info.extend(keep_vi)
     out.graph.initializer.extend(numpy_helper.from_array(v, n) for n, v in folded.items())
     # initializers that only fed folded nodes are dead weight in the plan
-    used = {name for node in kept for name in node.input} | graph_outputs
-    live = [t for t in out.graph.initializer if t.name in used]
-    del out.graph.initializer[:]
-    out.graph.initializer.extend(live)
+    drop_unused_initializers(out.graph)
     if folded:
         logger.info("folded %d constant values", len(folded))
     return out

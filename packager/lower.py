@@ -17,10 +17,14 @@ from onnx import numpy_helper
 
 from ..errors import PackageError, UnsupportedOpError
 from .fold import fold_constants
+from .fuse import fuse
+from .graph_walk import all_nodes, subgraphs
 from .op_checks import check_node
+from .pack import pack_weights
 from .plan_format import (
     ATTR_FLOAT,
     ATTR_FLOATS,
+    ATTR_GRAPH,
     ATTR_INT,
     ATTR_INTS,
     ATTR_STRING,
@@ -29,8 +33,10 @@ from .plan_format import (
     DIM_UNKNOWN,
     Attribute,
     PlanBuilder,
+    PlanGraph,
     PlanNode,
     PlanValue,
+    TypeKind,
     ValueKind,
 )
 from .runtime_info import supported_op_types
@@ -86,7 +92,7 @@ def check_ops(onnx_model: onnx.ModelProto) -> None:
     elem_types = {v.name: v.type.tensor_type.elem_type
                   for v in (*graph.input, *graph.value_info, *graph.output)}  # fmt: skip
     elem_types.update({t.name: t.data_type for t in graph.initializer})
-    for node in onnx_model.graph.node:
+    for node in all_nodes(onnx_model.graph):
         if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
             continue  # lowered to a constant value, never executed
         opset = opset_of(onnx_model, node.domain)
@@ -114,15 +120,22 @@ def check_ops(onnx_model: onnx.ModelProto) -> None:
             check_node(node, opset, first)
 
 
+def _name_nodes(graph: onnx.GraphProto, prefix: str = "") -> None:
+    """Give every unnamed node (also inside subgraphs) a name unique to its position."""
+    for i, node in enumerate(graph.node):
+        if not node.name:
+            node.name = f"{prefix}{node.op_type}_{i}"
+        for k, sub in enumerate(subgraphs(node)):
+            _name_nodes(sub, f"{node.name}/{k}/")
+
+
 def _prepare(onnx_model: onnx.ModelProto) -> onnx.ModelProto:
     """Inline local functions, name nodes, infer shapes and fold constants."""
     model = onnx.ModelProto()
     model.CopyFrom(onnx_model)
     if model.functions:
         model = onnx.inliner.inline_local_functions(model)
-    for i, node in enumerate(model.graph.node):
-        if not node.name:
-            node.name = f"{node.op_type}_{i}"
+    _name_nodes(model.graph)
     model = fold_constants(_infer_shapes(model))
     return _infer_shapes(model)
 
@@ -150,9 +163,40 @@ def _dims_of(type_proto: onnx.TypeProto) -> tuple[int | str, ...] | None:
     return tuple(dims)
 
 
-def _attribute(attr: onnx.AttributeProto, node: onnx.NodeProto, add_constant) -> Attribute:
-    """Convert one attribute; tensors become constants referenced by index."""
+def _value_type(type_proto: onnx.TypeProto, where: str) -> tuple[int, int, int, tuple | None]:
+    """(type kind, dtype, map key dtype, dims) of a value's type.
+
+    Tensors give their element dtype and dims; a map gives its value dtype and key dtype;
+    a sequence of maps (ZipMap's output) the same with TypeKind.SEQ_MAP.
+    """
+    which = type_proto.WhichOneof("value")
+    kind = TypeKind.TENSOR
+    if which == "sequence_type":
+        type_proto = type_proto.sequence_type.elem_type
+        if type_proto.WhichOneof("value") != "map_type":
+            raise PackageError(f"{where}: sequences of tensors are not supported yet")
+        kind = TypeKind.SEQ_MAP
+        which = "map_type"
+    if which == "map_type":
+        m = type_proto.map_type
+        if m.key_type not in (onnx.TensorProto.INT64, onnx.TensorProto.STRING):
+            raise PackageError(f"{where}: map keys must be int64 or string")
+        if m.value_type.WhichOneof("value") != "tensor_type":
+            raise PackageError(f"{where}: map values must be tensor elements")
+        value_dtype = m.value_type.tensor_type.elem_type
+        return (kind or TypeKind.MAP), value_dtype, m.key_type, None
+    if which not in ("tensor_type", None):
+        raise PackageError(f"{where}: values of type {which} are not supported")
+    return TypeKind.TENSOR, type_proto.tensor_type.elem_type, 0, _dims_of(type_proto)
+
+
+def _attribute(
+    attr: onnx.AttributeProto, node: onnx.NodeProto, add_constant, add_graph=None
+) -> Attribute:
+    """Convert one attribute; tensors become constants and graphs plan graphs, by index."""
     t = attr.type
+    if t == _AP.GRAPH and add_graph is not None:
+        return Attribute(attr.name, ATTR_GRAPH, add_graph(attr.g, node))
     if t == _AP.FLOAT:
         return Attribute(attr.name, ATTR_FLOAT, attr.f)
     if t == _AP.INT:
@@ -171,8 +215,8 @@ def _attribute(attr: onnx.AttributeProto, node: onnx.NodeProto, add_constant) ->
         return Attribute(attr.name, ATTR_TENSOR, index)
     raise UnsupportedOpError(
         f"Cannot package node {node.name!r} ({node.op_type}): attribute {attr.name!r} of "
-        f"type {_AP.AttributeType.Name(t)} is not supported yet (subgraphs and sparse "
-        "tensors come later).",
+        f"type {_AP.AttributeType.Name(t)} is not supported yet (lists of graphs and "
+        "sparse tensors).",
         node=node.name,
         op_type=node.op_type,
     )
@@ -200,8 +244,125 @@ def _constant_node_value(node: onnx.NodeProto) -> tuple[int, np.ndarray]:
     )
 
 
+class _Lowering:
+    """Lowers graph 0 and, recursively, every subgraph into one PlanBuilder.
+
+    Names resolve through a chain of scopes, innermost last: a body sees its own values,
+    then those of the graphs enclosing it (outer-scope references), as ONNX defines.
+    """
+
+    def __init__(self, model: onnx.ModelProto) -> None:
+        self.model = model
+        self.plan = PlanBuilder()
+        self.scopes: list[dict[str, int]] = []
+
+    def lookup(self, name: str) -> int | None:
+        for scope in reversed(self.scopes):
+            if name in scope:
+                return scope[name]
+        return None
+
+    def add_constant(self, name: str, dtype: int, array: np.ndarray) -> int:
+        value = PlanValue(name, dtype, ValueKind.CONSTANT, tuple(array.shape), array)
+        self.scopes[-1][name] = self.plan.add_value(value)
+        return self.scopes[-1][name]
+
+    def add_graph(self, graph: onnx.GraphProto, node: onnx.NodeProto) -> int:
+        """Lower a subgraph of node into a new plan graph; returns its index."""
+        index = len(self.plan.graphs)
+        self.plan.graphs.append(PlanGraph())
+        self.lower_graph(graph, index, where=f"{node.name!r} ({node.op_type})")
+        return index
+
+    def lower_graph(self, graph: onnx.GraphProto, gi: int, where: str = "") -> None:
+        """Lower graph into plan graph gi: inputs, initializers, nodes, outputs."""
+        plan_graph = self.plan.graphs[gi]
+        scope: dict[str, int] = {}
+        self.scopes.append(scope)
+        body_of = f" of the body of node {where}" if where else ""
+
+        # step 1: graph inputs and initializers
+        initializers = {t.name for t in graph.initializer}
+        for inp in graph.input:
+            if inp.name in initializers:
+                continue
+            where = f"graph input {inp.name!r}{body_of}"
+            kind, dtype, key, dims = _value_type(inp.type, where)
+            if gi != 0 and kind != TypeKind.TENSOR:
+                raise UnsupportedOpError(
+                    f"Cannot package {where}: bodies take only tensor values."
+                )
+            _check_dtype(dtype, where)
+            scope[inp.name] = self.plan.add_value(
+                PlanValue(inp.name, dtype, ValueKind.INPUT, dims, type_kind=kind,
+                          key_dtype=key)
+            )  # fmt: skip
+            plan_graph.inputs.append(scope[inp.name])
+        for init in graph.initializer:
+            _check_dtype(init.data_type, f"initializer {init.name!r}{body_of}")
+            self.add_constant(init.name, init.data_type, numpy_helper.to_array(init))
+
+        # step 2: nodes; Constant nodes become constants
+        shapes = {vi.name: vi.type for vi in (*graph.value_info, *graph.output)}
+        for node in graph.node:
+            self.lower_node(node, plan_graph, shapes)
+
+        # step 3: outputs (a body may return an outer value or one of its inputs)
+        for out in graph.output:
+            index = self.lookup(out.name)
+            if index is None:
+                raise PackageError(f"graph output {out.name!r} is never computed")
+            plan_graph.outputs.append(index)
+        self.scopes.pop()
+
+    def lower_node(self, node: onnx.NodeProto, plan_graph: PlanGraph, shapes) -> None:
+        opset = opset_of(self.model, node.domain)
+        if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
+            dtype, array = _constant_node_value(node)
+            self.add_constant(node.output[0], dtype, array)
+            return
+        inputs = []
+        for name in node.input:
+            index = self.lookup(name) if name else -1
+            if index is None:
+                raise PackageError(
+                    f"node {node.name!r} ({node.op_type}) reads {name!r}, which no "
+                    "earlier node, input or initializer defines"
+                )
+            inputs.append(index)
+        # subgraphs first: their values get indices after the node's inputs
+        attrs = [
+            _attribute(a, node, self.add_constant, self.add_graph) for a in node.attribute
+        ]
+        outputs = []
+        for name in node.output:
+            if not name:
+                outputs.append(-1)
+                continue
+            if name in self.scopes[-1]:
+                raise PackageError(f"value {name!r} is written twice (node {node.name!r})")
+            type_proto = shapes.get(name)
+            kind, dtype, key, dims = TypeKind.TENSOR, 0, 0, None
+            if type_proto is not None:
+                kind, dtype, key, dims = _value_type(type_proto, f"value {name!r}")
+            _check_dtype(dtype, f"output {name!r}", node)
+            self.scopes[-1][name] = self.plan.add_value(
+                PlanValue(name, dtype or onnx.TensorProto.FLOAT, ValueKind.ACTIVATION, dims,
+                          type_kind=kind, key_dtype=key)
+            )  # fmt: skip
+            outputs.append(self.scopes[-1][name])
+        domain = "" if node.domain == "ai.onnx" else node.domain
+        plan_graph.nodes.append(
+            PlanNode(node.name, node.op_type, domain, opset, inputs, outputs, attrs)
+        )
+        logger.debug("lowered %s (%s, opset %d)", node.name, node.op_type, opset)
+
+
 def lower(onnx_model: onnx.ModelProto) -> tuple[PlanBuilder, onnx.ModelProto]:
     """Lower onnx_model to a plan; returns the plan and the prepared ONNX model.
+
+    Subgraphs (If branches, Loop and Scan bodies) become further plan graphs; a body reads
+    the values of its enclosing graphs by their global index (docs/plan-format.md).
 
     Raises:
         UnsupportedOpError: a node the runtime cannot execute.
@@ -209,80 +370,20 @@ def lower(onnx_model: onnx.ModelProto) -> tuple[PlanBuilder, onnx.ModelProto]:
     """
     # step 1: prepare (inline, fold, infer) and check
     model = _prepare(onnx_model)
-    check_ops(model)
-    graph = model.graph
-    plan = PlanBuilder()
-    index: dict[str, int] = {}
+    # fused and packed for the runtime only; `model` stays plain ONNX for the caller.
+    # Checked after fusion: a Relu or Clip fused into a product needs no kernel of its own.
+    runnable = pack_weights(fuse(model))
+    check_ops(runnable)
 
-    def add_constant(name: str, dtype: int, array: np.ndarray) -> int:
-        value = PlanValue(name, dtype, ValueKind.CONSTANT, tuple(array.shape), array)
-        index[name] = plan.add_value(value)
-        return index[name]
-
-    # step 2: graph inputs and initializers
-    initializers = {t.name for t in graph.initializer}
-    for inp in graph.input:
-        if inp.name in initializers:
-            continue
-        if not inp.type.HasField("tensor_type"):
-            raise PackageError(f"graph input {inp.name!r}: only tensor inputs are supported")
-        dtype = inp.type.tensor_type.elem_type
-        _check_dtype(dtype, f"graph input {inp.name!r}")
-        index[inp.name] = plan.add_value(
-            PlanValue(inp.name, dtype, ValueKind.INPUT, _dims_of(inp.type))
-        )
-        plan.main.inputs.append(index[inp.name])
-    for init in graph.initializer:
-        _check_dtype(init.data_type, f"initializer {init.name!r}")
-        add_constant(init.name, init.data_type, numpy_helper.to_array(init))
-
-    # step 3: nodes; Constant nodes become constants
-    shapes = {vi.name: vi.type for vi in (*graph.value_info, *graph.output)}
-    for node in graph.node:
-        opset = opset_of(model, node.domain)
-        if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
-            dtype, array = _constant_node_value(node)
-            add_constant(node.output[0], dtype, array)
-            continue
-        inputs = []
-        for name in node.input:
-            if name and name not in index:
-                raise PackageError(
-                    f"node {node.name!r} ({node.op_type}) reads {name!r}, which no "
-                    "earlier node, input or initializer defines"
-                )
-            inputs.append(index[name] if name else -1)
-        outputs = []
-        for name in node.output:
-            if not name:
-                outputs.append(-1)
-                continue
-            if name in index:
-                raise PackageError(f"value {name!r} is written twice (node {node.name!r})")
-            type_proto = shapes.get(name)
-            dtype = type_proto.tensor_type.elem_type if type_proto is not None else 0
-            _check_dtype(dtype, f"output {name!r}", node)
-            dims = _dims_of(type_proto) if type_proto is not None else None
-            index[name] = plan.add_value(
-                PlanValue(name, dtype or onnx.TensorProto.FLOAT, ValueKind.ACTIVATION, dims)
-            )
-            outputs.append(index[name])
-        attrs = [_attribute(a, node, add_constant) for a in node.attribute]
-        domain = "" if node.domain == "ai.onnx" else node.domain
-        plan.main.nodes.append(
-            PlanNode(node.name, node.op_type, domain, opset, inputs, outputs, attrs)
-        )
-        logger.debug("lowered %s (%s, opset %d)", node.name, node.op_type, opset)
-
-    # step 4: outputs
-    for out in graph.output:
-        if out.name not in index:
-            raise PackageError(f"graph output {out.name!r} is never computed")
-        plan.main.outputs.append(index[out.name])
-    counts = Counter(n.op_type for n in plan.main.nodes)
+    # step 2: graph 0, and its subgraphs as they come
+    lowering = _Lowering(runnable)
+    lowering.lower_graph(runnable.graph, 0)
+    plan = lowering.plan
+    counts = Counter(n.op_type for g in plan.graphs for n in g.nodes)
     logger.info(
-        "lowered %d nodes (%s), %d constants",
-        len(plan.main.nodes),
+        "lowered %d nodes in %d graphs (%s), %d constants",
+        sum(len(g.nodes) for g in plan.graphs),
+        len(plan.graphs),
         ", ".join(f"{op} x{c}" for op, c in sorted(counts.items())),
         sum(v.kind == ValueKind.CONSTANT for v in plan.values),
     )

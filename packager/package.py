@@ -34,12 +34,23 @@ class PackagedModel:
         return len(self.wasm) - self.metadata.plan_bytes
 
 
-def package(onnx_model: onnx.ModelProto, *, framework: str = "onnx") -> PackagedModel:
+def package(
+    onnx_model: onnx.ModelProto,
+    *,
+    framework: str = "onnx",
+    simd: str = "plain",
+    runtime: bytes | None = None,
+) -> PackagedModel:
     """Package an ONNX model into a wasm module (runtime + plan), in pure Python.
 
     Args:
         onnx_model: the model; only ai.onnx and ai.onnx.ml ops the runtime executes.
         framework: recorded in the module's metadata.
+        simd: "plain" (SIMD128, runs on every host) or "relaxed" (relaxed-SIMD fused
+            multiply-add: faster, needs a host with the relaxed-SIMD proposal enabled,
+            e.g. wasmtime, or Node with --experimental-wasm-relaxed-simd).
+        runtime: another build of the runtime to embed into (benchmarks use one built
+            with -DWX_BENCH); the prebuilt runtime of `simd` when None.
 
     Returns:
         The module bytes with their metadata.
@@ -63,18 +74,22 @@ def package(onnx_model: onnx.ModelProto, *, framework: str = "onnx") -> Packaged
     graph = prepared.graph
     initializers = {t.name for t in graph.initializer}
     metadata = Metadata(
-        inputs=[TensorSpec.from_value_info(v) for v in graph.input if v.name not in initializers],
+        inputs=[
+            TensorSpec.from_value_info(v) for v in graph.input if v.name not in initializers
+        ],
         outputs=[TensorSpec.from_value_info(v) for v in graph.output],
         producer_version=__version__,
         framework=framework,
         opsets={imp.domain or "ai.onnx": imp.version for imp in prepared.opset_import},
-        ops=dict(sorted(Counter(n.op_type for n in plan.main.nodes).items())),
+        # the ONNX ops the module computes (before fusion merged some into others)
+        ops=dict(sorted(Counter(n.op_type for n in graph.node).items())),
         plan_sha256=hashlib.sha256(blob).hexdigest(),
         plan_bytes=len(blob),
     )
 
     # step 3: embed
-    wasm = embed_blob(runtime_bytes(), blob, {METADATA_SECTION: metadata.to_bytes()})
+    runtime = runtime or runtime_bytes(simd)
+    wasm = embed_blob(runtime, blob, {METADATA_SECTION: metadata.to_bytes()})
     logger.info("packaged %d nodes: plan %d bytes, module %d bytes",
                 len(plan.main.nodes), len(blob), len(wasm))  # fmt: skip
     return PackagedModel(wasm, metadata, prepared)

@@ -13,10 +13,17 @@ def _runtime_file(name: str):
     return resources.files("wasmexport.abi_runtime").joinpath(name)
 
 
+# simd option -> prebuilt runtime file
+RUNTIME_FILES = {"plain": "runtime.wasm", "relaxed": "runtime_relaxed.wasm"}
+
+
 @functools.cache
-def runtime_bytes() -> bytes:
-    """The prebuilt runtime module (runtime.wasm shipped with the package)."""
-    return _runtime_file("runtime.wasm").read_bytes()
+def runtime_bytes(simd: str = "plain") -> bytes:
+    """The prebuilt runtime module: runtime.wasm (SIMD128), or runtime_relaxed.wasm
+    (relaxed SIMD: fused multiply-add; hosts must enable the relaxed-SIMD proposal)."""
+    if simd not in RUNTIME_FILES:
+        raise ValueError(f"simd must be one of {sorted(RUNTIME_FILES)}, got {simd!r}")
+    return _runtime_file(RUNTIME_FILES[simd]).read_bytes()
 
 
 @functools.cache

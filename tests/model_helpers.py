@@ -24,9 +24,11 @@ def make_model(nodes, inputs, outputs, initializers=(), opset=17) -> onnx.ModelP
 
 def onnxruntime_run(model: onnx.ModelProto, arrays: list[np.ndarray]) -> list[np.ndarray]:
     """Reference outputs from onnxruntime."""
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        model.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
     names = [i.name for i in session.get_inputs()]
-    return session.run(None, dict(zip(names, arrays)))
+    return session.run(None, dict(zip(names, arrays, strict=True)))
 
 
 FLOAT = TensorProto.FLOAT

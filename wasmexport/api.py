@@ -13,8 +13,8 @@ import onnx
 from .abi_runtime.host import WasmModel, load
 from .packager.package import package
 from .packager.signature import Metadata
-from .verify import DEFAULT_ATOL, DEFAULT_RTOL, VerifyReport
-from .verify import verify as _verify_module
+from .verifier import DEFAULT_ATOL, DEFAULT_RTOL, VerifyReport
+from .verifier import verify as _verify_module
 
 __all__ = ["ExportResult", "export_wasm", "load", "verify"]
 
@@ -53,8 +53,9 @@ def export_wasm(
     """Export a trained model to one self-contained, verified WebAssembly (WASI) file.
 
     Args:
-        model: a torch.nn.Module, an onnx.ModelProto or a path to a .onnx file (more
-            frameworks through adapters; see wasmexport.exporters).
+        model: a torch.nn.Module, a Keras model, a tf.function, a SavedModel directory, an
+            onnx.ModelProto or a path to a .onnx file (more frameworks through adapters;
+            see wasmexport.exporters).
         sample_inputs: example inputs: an array/tensor, a list of them, or a dict by name.
         path: where to write the .wasm file.
         framework: the adapter to use ("torch", "onnx", ...); detected when None.

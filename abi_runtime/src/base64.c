@@ -23,6 +23,18 @@ size_t base64_decoded_size(const char *s, size_t n)
     return n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
 }
 
+/* 6-bit value of every byte, -1 for bytes outside the alphabet; filled
+   on first use. */
+static int8_t SEXTET[256];
+static int sextet_ready;
+
+static void sextet_init(void)
+{
+    for (int c = 0; c < 256; c++)
+        SEXTET[c] = (int8_t)sextet((unsigned char)c);
+    sextet_ready = 1;
+}
+
 long base64_decode(const char *s, size_t n, uint8_t *out, size_t *bad)
 {
     size_t len = n;
@@ -31,11 +43,28 @@ long base64_decode(const char *s, size_t n, uint8_t *out, size_t *bad)
         *bad = n;
         return -1;
     }
+    if (!sextet_ready)
+        sextet_init();
+    const unsigned char *u = (const unsigned char *)s;
     uint8_t *o = out;
+    size_t i = 0;
+    /* fast path: whole quads, one table lookup per character */
+    for (; i + 4 <= len; i += 4) {
+        int a = SEXTET[u[i]], b = SEXTET[u[i + 1]];
+        int c = SEXTET[u[i + 2]], d = SEXTET[u[i + 3]];
+        if ((a | b | c | d) < 0)
+            break;  /* the slow loop below finds the bad character */
+        uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 |
+                     (uint32_t)d;
+        o[0] = (uint8_t)(v >> 16);
+        o[1] = (uint8_t)(v >> 8);
+        o[2] = (uint8_t)v;
+        o += 3;
+    }
     uint32_t acc = 0;
     int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = sextet((unsigned char)s[i]);
+    for (; i < len; i++) {
+        int v = SEXTET[u[i]];
         if (v < 0) {
             *bad = i;
             return -1;

@@ -1,13 +1,15 @@
 /*
  * gemm.h: single-precision matrix product on packed panels.
  *
- * The product C = A B + bias runs on copies of A and B laid out in panels
- * that the micro-kernel reads sequentially:
+ * The product C = A B (+ bias, then a clamp) runs on A and B laid out in
+ * panels that the micro-kernel reads sequentially:
  *   packed A: ceil(m / GEMM_MR) panels of (k, GEMM_MR), zero-padded rows
  *   packed B: ceil(n / GEMM_NR) panels of (k, GEMM_NR), zero-padded columns
- * B is packed a block of columns at a time by a caller-supplied function,
- * so that convolution can build its im2col columns straight into panels
- * without materialising the whole (k, n) matrix.
+ * Constant operands (convolution and Gemm/MatMul weights) come packed in
+ * this layout from the packager (docs/plan-format.md, "packed weights"),
+ * so the runtime never copies them. Other operands are packed on the fly:
+ * B a block of columns at a time by a caller-supplied function, so that
+ * convolution builds its im2col columns straight into panels.
  */
 #ifndef WX_GEMM_H
 #define WX_GEMM_H
@@ -17,27 +19,45 @@
 #include "status.h"
 
 #define GEMM_MR 4 /* rows of C per micro-kernel call */
-#define GEMM_NR 8 /* columns of C per micro-kernel call */
+#define GEMM_NR 12 /* columns of C per micro-kernel call */
 
 /* Write columns [j0, j0 + nj) of B into panels at dst, each panel
    (k, GEMM_NR) row-major, columns past nj zero. */
 typedef void (*PackB)(const void *ctx, int64_t j0, int64_t nj, float *dst);
 
+/* Where B comes from: already packed (all n columns), or a packer. */
+typedef struct {
+    const float *packed; /* ceil(n / GEMM_NR) panels of (k, GEMM_NR), or NULL */
+    PackB pack;          /* used when packed is NULL */
+    const void *ctx;
+} GemmB;
+
+/* What happens to each element of C after the product: add a bias by row
+   or by column (NULL: none), then clamp to [lo, hi] (Relu: [0, inf]). */
+typedef struct {
+    const float *bias_row; /* (m) */
+    const float *bias_col; /* (n) */
+    float lo, hi;
+} Epilogue;
+
+/* An epilogue that adds nothing and clamps nothing. */
+Epilogue gemm_no_epilogue(void);
+
 /* Pack A (m, k), element (i, p) at a[i * rs + p * cs], into panels. */
 void gemm_pack_a(int64_t m, int64_t k, const float *a, int64_t rs, int64_t cs,
                  float *dst);
 
-/* Floats needed by gemm_pack_a for an (m, k) matrix. */
+/* Floats of packed A for an (m, k) matrix, and of packed B for (k, n). */
 int64_t gemm_packed_a_size(int64_t m, int64_t k);
+int64_t gemm_packed_b_size(int64_t k, int64_t n);
 
 /*
- * C (m, n), row stride ldc, = packed A (m, k) times B (k, n) + bias.
- * bias_row (m) is added to every row i, or NULL. B comes from pack_b.
- * Returns ST_OOM if its scratch space cannot be allocated.
+ * C (m, n), row stride ldc, = packed A (m, k) times B (k, n), then the
+ * epilogue. Returns ST_OOM if its scratch space cannot be allocated.
  */
-Status gemm_packed(int64_t m, int64_t n, int64_t k, const float *packed_a,
-                   PackB pack_b, const void *ctx, float *c, int64_t ldc,
-                   const float *bias_row, Err *err);
+Status gemm_run(int64_t m, int64_t n, int64_t k, const float *packed_a,
+                const GemmB *b, float *c, int64_t ldc, const Epilogue *ep,
+                Err *err);
 
 /* B given as a strided matrix: element (p, j) at b[p * rs + j * cs]. */
 typedef struct {
@@ -47,5 +67,13 @@ typedef struct {
 
 /* PackB for a StridedB context. */
 void gemm_pack_b_strided(const void *ctx, int64_t j0, int64_t nj, float *dst);
+
+/* ---- shared by Conv, Gemm and MatMul (ops_matmul.c) -------------------- */
+
+#include "model.h"
+
+/* The clamp fused into node n by the packager (attribute wx_clip = [lo,
+   hi]), or [-inf, inf]. Fails on a malformed attribute. */
+Status fused_clamp(const Node *n, float *lo, float *hi, Err *err);
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * graph.c: running the main graph of a model, node after node.
+ * graph.c: running a graph of a model (the main graph, or the body of a
+ * control-flow node), node after node.
  */
 #include <stdio.h>
 #include <string.h>
@@ -7,11 +8,13 @@
 #include "graph.h"
 #include "ops.h"
 
-/* Release every activation of vals (inputs and constants stay). */
-static void release_activations(const Model *m, Tensor *vals)
+/* Release the activations of graph gi (of every graph when gi is 0);
+   inputs and constants stay. */
+static void release_activations(const Model *m, int32_t gi, Tensor *vals)
 {
     for (int32_t v = 0; v < m->n_values; v++)
-        if (m->values[v].kind == VK_ACTIVATION)
+        if (m->values[v].kind == VK_ACTIVATION &&
+            (gi == 0 || m->values[v].graph == gi))
             tensor_release(&vals[v]);
 }
 
@@ -30,13 +33,13 @@ static void trace_node(const Model *m, const Node *n, Tensor *vals)
 }
 #endif
 
-Status graph_run(const Model *m, Tensor *vals, Err *err)
+Status graph_run(const Model *m, int32_t gi, Tensor *vals, Err *err)
 {
-    const Graph *g = &m->graphs[0];
+    const Graph *g = &m->graphs[gi];
     Tensor *in[MAX_NODE_IO], *out[MAX_NODE_IO];
 
-    /* constants are borrowed views into the blob */
-    for (int32_t v = 0; v < m->n_values; v++)
+    /* constants are borrowed views into the blob (set once per request) */
+    for (int32_t v = 0; gi == 0 && v < m->n_values; v++)
         if (m->values[v].kind == VK_CONSTANT)
             vals[v] = m->values[v].constant;
 
@@ -44,29 +47,34 @@ Status graph_run(const Model *m, Tensor *vals, Err *err)
         const Node *n = &g->nodes[i];
         for (int32_t k = 0; k < n->n_in; k++)
             in[k] = n->in[k] >= 0 ? &vals[n->in[k]] : NULL;
+        /* maps reach only the ops that read them (a kernel for tensors
+           would drop the keys) */
+        for (int32_t k = 0; k < n->n_in; k++)
+            if (in[k] && in[k]->kind != TK_TENSOR && n->op != OP_Identity &&
+                n->op != OPML_DictVectorizer && n->op != OPML_CastMap) {
+                release_activations(m, gi, vals);
+                return node_fail(n, err, ST_UNSUPPORTED_OP, "input %d is a "
+                                 "map or a sequence of maps, which %s does "
+                                 "not take", (int)k, n->op_type);
+            }
         for (int32_t k = 0; k < n->n_out; k++)
             out[k] = n->out[k] >= 0 ? &vals[n->out[k]] : NULL;
 
-        Status st = OP_TABLE[n->op].run(n, in, out, err);
+        /* control-flow ops run their bodies on the same value slots */
+        Status st = OP_HAS_SUBGRAPH(n->op)
+                        ? control_run(m, n, vals, in, out, err)
+                        : OP_TABLE[n->op].run(n, in, out, err);
         if (st != ST_OK) {
-            release_activations(m, vals);
+            release_activations(m, gi, vals);
             return st;
         }
 #ifdef INTERP_TRACE
         trace_node(m, n, vals);
 #endif
-        /* free what no later node reads: inputs at their last use, and
-           outputs nobody reads at all */
-        for (int32_t k = 0; k < n->n_in; k++) {
-            const Value *v = n->in[k] >= 0 ? &m->values[n->in[k]] : NULL;
-            if (v && v->kind == VK_ACTIVATION && v->last_use == i && !v->is_output)
-                tensor_release(&vals[n->in[k]]);
-        }
-        for (int32_t k = 0; k < n->n_out; k++) {
-            const Value *v = n->out[k] >= 0 ? &m->values[n->out[k]] : NULL;
-            if (v && v->last_use < 0 && !v->is_output)
-                tensor_release(&vals[n->out[k]]);
-        }
+        /* free what no later node (nor body of a later node) reads: the
+           loader listed them per node */
+        for (int32_t j = g->free_at[i]; j < g->free_at[i + 1]; j++)
+            tensor_release(&vals[g->frees[j]]);
     }
     return ST_OK;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "simd.h"
 
 void json_ws(Json *j)
 {
@@ -58,6 +59,28 @@ int json_literal(Json *j, const char *lit)
     return 0;
 }
 
+#ifdef __wasm_simd128__
+/* Advance j->p over whole 16-byte chunks free of '"', '\\' and control
+   characters (the bulk of a base64 string); 1 if it advanced at all. */
+static int skip_plain(Json *j)
+{
+    const char *p = j->p;
+    v128_t quote = u8x16_splat('"'), slash = u8x16_splat('\\');
+    v128_t space = u8x16_splat(0x20);
+    while (j->end - p >= 16) {
+        v128_t v = v128_load(p);
+        v128_t hit = v128_or(v128_or(u8x16_eq(v, quote), u8x16_eq(v, slash)),
+                             u8x16_lt(v, space));
+        if (v128_any_true(hit))
+            break;
+        p += 16;
+    }
+    int moved = p != j->p;
+    j->p = p;
+    return moved;
+}
+#endif
+
 Status json_string_span(Json *j, Span *s, int *escaped)
 {
     Status st = json_expect(j, '"', "a string");
@@ -66,6 +89,10 @@ Status json_string_span(Json *j, Span *s, int *escaped)
     *escaped = 0;
     s->start = j->p;
     while (j->p < j->end && *j->p != '"') {
+#ifdef __wasm_simd128__
+        if (skip_plain(j))
+            continue;
+#endif
         unsigned char c = (unsigned char)*j->p;
         if (c < 0x20)
             return syntax(j, "a closing '\"'");
@@ -147,6 +174,9 @@ Status json_string(Json *j, char *out, size_t cap, size_t *len)
                     cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
                     p += 6;
                 }
+                /* a lone surrogate has no UTF-8 form: the replacement char */
+                if (cp >= 0xd800 && cp < 0xe000)
+                    cp = 0xfffd;
                 break;
             }
             default:
@@ -293,14 +323,23 @@ void buf_puts(Buf *b, const char *s)
     buf_put(b, s, strlen(s));
 }
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 if invalid. */
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 if invalid:
+   overlong forms, surrogates (U+D800..DFFF, e.g. from a "\ud800" escape)
+   and code points above U+10FFFF are invalid (RFC 3629). */
 static int utf8_len(const unsigned char *s)
 {
     int n = s[0] < 0x80 ? 1 : (s[0] >> 5) == 6 ? 2 : (s[0] >> 4) == 14 ? 3
           : (s[0] >> 3) == 30 ? 4 : 0;
-    for (int i = 1; i < n; i++)
+    uint32_t cp = n == 1 ? s[0] : n == 2 ? s[0] & 0x1fu : n == 3 ? s[0] & 0x0fu
+                : s[0] & 0x07u;
+    for (int i = 1; i < n; i++) {
         if ((s[i] & 0xc0) != 0x80)
             return 0;
+        cp = cp << 6 | (s[i] & 0x3fu);
+    }
+    static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (n == 0 || cp < least[n] || cp > 0x10ffff || (cp >= 0xd800 && cp < 0xe000))
+        return 0;
     return n;
 }
 

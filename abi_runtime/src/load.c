@@ -76,6 +76,27 @@ static Status read_str(Reader *r, const char **s, const char *what)
             return st_;             \
     } while (0)
 
+/*
+ * A string constant's data holds one u32 string-table offset per element
+ * (the same width as a pointer on wasm32): turn them into pointers, in a
+ * copy owned by the model (freed by model_free).
+ */
+static Status resolve_strings(Reader *r, Tensor *t)
+{
+    const uint8_t *raw = t->data;
+    const char **strs = malloc((size_t)(t->numel ? t->numel : 1) * sizeof *strs);
+    t->data = strs; /* from here on model_free frees it (NULL is fine) */
+    if (!strs)
+        return fail(r->err, ST_OOM, "model: out of memory");
+    for (int64_t i = 0; i < t->numel; i++) {
+        uint32_t off = le32(raw + 4 * i);
+        if (off >= r->m->strings_size)
+            return bad(r, "string constant offset out of range");
+        strs[i] = r->m->strings + off;
+    }
+    return ST_OK;
+}
+
 /* Step: one value record (name, dtype, kind, declared shape, data). */
 static Status read_value(Reader *r, Value *v, const uint8_t *data,
                          uint32_t data_size)
@@ -87,8 +108,23 @@ static Status read_value(Reader *r, Value *v, const uint8_t *data,
     v->kind = head[1];
     v->rank = head[2] == RANK_UNKNOWN ? -1 : head[2];
     v->last_use = -1;
+    v->graph = -1;
+    /* flags: type kind in bits 0-3, a map's key dtype in bits 4-7 */
+    v->type_kind = head[3] & 15;
+    v->key_dtype = head[3] >> 4;
     if (v->dtype >= DT_COUNT || v->dtype == DT_UNDEFINED)
         return bad(r, "unknown dtype");
+    if (v->type_kind > TK_MAP ||
+        (v->type_kind == TK_TENSOR && v->key_dtype != 0) ||
+        ((v->type_kind == TK_MAP || v->type_kind == TK_SEQ_MAP) &&
+         v->key_dtype != DT_INT64 && v->key_dtype != DT_STRING))
+        return bad(r, "unknown value type kind or map key dtype");
+    if (v->type_kind == TK_SEQ_TENSOR)
+        return fail(r->err, ST_UNSUPPORTED_OP, "model: value '%s' is a "
+                    "sequence of tensors, which this runtime does not "
+                    "support yet", v->name);
+    if (v->type_kind != TK_TENSOR && v->kind == VK_CONSTANT)
+        return bad(r, "a constant must be a tensor");
     if (v->kind > VK_INPUT)
         return bad(r, "unknown value kind");
     if (v->rank > MAX_RANK)
@@ -116,10 +152,6 @@ static Status read_value(Reader *r, Value *v, const uint8_t *data,
             return bad(r, "constant with a non-static dimension");
         dims[i] = v->dims[i];
     }
-    if (v->dtype == DT_STRING)
-        return fail(r->err, ST_UNSUPPORTED_OP,
-                    "model: string constant '%s' is not supported yet",
-                    v->name);
     TRY(tensor_set_shape(&v->constant, v->dtype, v->rank, dims, r->err));
     if ((uint64_t)off + nbytes > data_size)
         return bad(r, "constant data out of range");
@@ -129,6 +161,8 @@ static Status read_value(Reader *r, Value *v, const uint8_t *data,
         return bad(r, "misaligned constant data");
     v->constant.data = (void *)(data + off);
     v->constant.owned = false;
+    if (v->dtype == DT_STRING)
+        return resolve_strings(r, &v->constant);
     return ST_OK;
 }
 
@@ -242,51 +276,167 @@ static Status read_graph(Reader *r, Graph *g, int32_t index)
     return ST_OK;
 }
 
-/*
- * Step: check that the main graph reads only values that exist when they
- * are read, and record each activation's last use for early freeing.
- */
-static Status link_main_graph(Model *m, Err *err)
+/* Deepest nesting of subgraphs (a body inside a body ...) accepted. */
+#define MAX_GRAPH_DEPTH 32
+
+/* State of the walk that links graph 0 and, from the nodes holding them,
+   every body: which values exist at this point of the walk, and which
+   node each graph on the way down is at. */
+typedef struct {
+    Model *m;
+    uint8_t *ready;   /* per value: computed before the current node */
+    int32_t *cursor;  /* per graph: node being linked (graphs on the path) */
+    uint8_t *linked;  /* per graph: reached from a node already */
+    Err *err;
+} Linker;
+
+/* A read of value v now: a use by the node its defining graph is at (the
+   node itself, or the node whose body reads it). */
+static void note_read(Linker *l, int32_t v)
 {
-    Graph *g = &m->graphs[0];
-    uint8_t *ready = calloc(m->n_values ? m->n_values : 1, 1);
-    if (!ready)
+    Value *val = &l->m->values[v];
+    if (val->graph >= 0)
+        val->last_use = l->cursor[val->graph];
+}
+
+/* Step: per graph, the activations to release after each node: each
+   defined activation at its last use, unless the graph returns it. */
+static Status build_frees(Model *m, Graph *g, int32_t gi, Err *err)
+{
+    g->free_at = calloc((size_t)g->n_nodes + 2, sizeof(int32_t));
+    int32_t total = 0;
+    if (!g->free_at)
         return fail(err, ST_OOM, "model: out of memory");
-    Status st = ST_OK;
-    for (int32_t v = 0; v < m->n_values; v++)
-        ready[v] = m->values[v].kind == VK_CONSTANT;
-    for (int32_t i = 0; i < g->n_inputs; i++) {
-        if (m->values[g->inputs[i]].kind != VK_INPUT)
-            st = fail(err, ST_BAD_FORMAT, "model: bad format (graph input "
-                      "'%s' is not an input value)", m->values[g->inputs[i]].name);
-        ready[g->inputs[i]] = 1;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int32_t i = 0; i < g->n_nodes; i++)
+            for (int32_t k = 0; k < g->nodes[i].n_out; k++) {
+                int32_t v = g->nodes[i].out[k];
+                const Value *val = v >= 0 ? &m->values[v] : NULL;
+                if (!val || val->graph != gi || val->is_output)
+                    continue;
+                if (pass == 0)
+                    g->free_at[val->last_use + 1]++;
+                else
+                    g->frees[g->free_at[val->last_use]++] = v;
+            }
+        if (pass == 0) {
+            /* counts at i + 1 -> start of node i at i; pass 1 moves each
+               start to the end of its node */
+            for (int32_t i = 0; i < g->n_nodes; i++)
+                g->free_at[i + 1] += g->free_at[i];
+            total = g->free_at[g->n_nodes];
+            g->frees = calloc((size_t)total + 1, sizeof(int32_t));
+            if (!g->frees)
+                return fail(err, ST_OOM, "model: out of memory");
+        }
     }
-    for (int32_t i = 0; i < g->n_nodes && st == ST_OK; i++) {
+    /* ends of node i at i -> starts: node i frees [free_at[i], free_at[i+1]) */
+    for (int32_t i = g->n_nodes; i > 0; i--)
+        g->free_at[i] = g->free_at[i - 1];
+    g->free_at[0] = 0;
+    return ST_OK;
+}
+
+/*
+ * Step: check that graph gi reads only values that exist when they are
+ * read (its own, or those of the enclosing graphs at the node holding it),
+ * link the bodies of its nodes in place, and record last uses.
+ */
+static Status link_graph(Linker *l, int32_t gi, int32_t depth)
+{
+    Model *m = l->m;
+    Graph *g = &m->graphs[gi];
+    Err *err = l->err;
+    if (depth > MAX_GRAPH_DEPTH)
+        return fail(err, ST_UNSUPPORTED_OP, "model: subgraphs nested deeper "
+                    "than %d levels", MAX_GRAPH_DEPTH);
+    for (int32_t i = 0; i < g->n_inputs; i++) {
+        Value *v = &m->values[g->inputs[i]];
+        if (v->kind != VK_INPUT || l->ready[g->inputs[i]])
+            return fail(err, ST_BAD_FORMAT, "model: bad format (graph %d input "
+                        "'%s' is not a fresh input value)", (int)gi, v->name);
+        l->ready[g->inputs[i]] = 1;
+        v->graph = gi;
+    }
+    for (int32_t i = 0; i < g->n_nodes; i++) {
         const Node *n = &g->nodes[i];
-        for (int32_t k = 0; k < n->n_in && st == ST_OK; k++) {
+        l->cursor[gi] = i;
+        for (int32_t k = 0; k < n->n_in; k++) {
             if (n->in[k] < 0)
                 continue;
-            if (!ready[n->in[k]])
-                st = node_fail(n, err, ST_BAD_FORMAT, "input '%s' is read "
-                               "before it is computed", m->values[n->in[k]].name);
-            m->values[n->in[k]].last_use = i;
+            if (!l->ready[n->in[k]])
+                return node_fail(n, err, ST_BAD_FORMAT, "input '%s' is read "
+                                 "before it is computed", m->values[n->in[k]].name);
+            note_read(l, n->in[k]);
         }
-        for (int32_t k = 0; k < n->n_out && st == ST_OK; k++) {
-            if (n->out[k] < 0)
+        for (int32_t k = 0; k < n->n_attrs; k++) {
+            if (n->attrs[k].type != AT_GRAPH)
                 continue;
-            if (ready[n->out[k]] || m->values[n->out[k]].kind != VK_ACTIVATION)
-                st = node_fail(n, err, ST_BAD_FORMAT, "output '%s' is "
-                               "written twice", m->values[n->out[k]].name);
-            ready[n->out[k]] = 1;
+            int32_t sub = (int32_t)le32(n->attrs[k].raw);
+            if (l->linked[sub])
+                return node_fail(n, err, ST_BAD_FORMAT, "graph %d is the body "
+                                 "of two attributes", (int)sub);
+            l->linked[sub] = 1;
+            m->graphs[sub].parent = gi;
+            TRY(link_graph(l, sub, depth + 1));
+        }
+        for (int32_t k = 0; k < n->n_out; k++) {
+            int32_t v = n->out[k];
+            if (v < 0)
+                continue;
+            if (l->ready[v] || m->values[v].kind != VK_ACTIVATION)
+                return node_fail(n, err, ST_BAD_FORMAT, "output '%s' is "
+                                 "written twice", m->values[v].name);
+            l->ready[v] = 1;
+            m->values[v].graph = gi;
+            m->values[v].last_use = i; /* freed at once when nobody reads it */
         }
     }
-    for (int32_t i = 0; i < g->n_outputs && st == ST_OK; i++) {
-        if (!ready[g->outputs[i]])
-            st = fail(err, ST_BAD_FORMAT, "model: bad format (graph output "
-                      "'%s' is never computed)", m->values[g->outputs[i]].name);
-        m->values[g->outputs[i]].is_output = 1;
+    l->cursor[gi] = g->n_nodes; /* outputs are read after the last node */
+    for (int32_t i = 0; i < g->n_outputs; i++) {
+        Value *v = &m->values[g->outputs[i]];
+        if (!l->ready[g->outputs[i]])
+            return fail(err, ST_BAD_FORMAT, "model: bad format (graph %d output "
+                        "'%s' is never computed)", (int)gi, v->name);
+        if (v->graph == gi)
+            v->is_output = 1;
+        else
+            note_read(l, g->outputs[i]);
     }
-    free(ready);
+    TRY(build_frees(m, g, gi, err));
+
+    /* a body's values exist only inside it */
+    for (int32_t i = 0; gi > 0 && i < g->n_inputs; i++)
+        l->ready[g->inputs[i]] = 0;
+    for (int32_t i = 0; gi > 0 && i < g->n_nodes; i++)
+        for (int32_t k = 0; k < g->nodes[i].n_out; k++)
+            if (g->nodes[i].out[k] >= 0)
+                l->ready[g->nodes[i].out[k]] = 0;
+    return ST_OK;
+}
+
+/* Step: link graph 0 and, through it, every subgraph (each used once). */
+static Status link_graphs(Model *m, Err *err)
+{
+    Linker l = {m, calloc((size_t)m->n_values + 1, 1),
+                calloc((size_t)m->n_graphs + 1, sizeof(int32_t)),
+                calloc((size_t)m->n_graphs + 1, 1), err};
+    Status st = l.ready && l.cursor && l.linked ? ST_OK
+              : fail(err, ST_OOM, "model: out of memory");
+    for (int32_t v = 0; st == ST_OK && v < m->n_values; v++)
+        l.ready[v] = m->values[v].kind == VK_CONSTANT;
+    if (st == ST_OK) {
+        m->graphs[0].parent = -1;
+        l.linked[0] = 1;
+        st = link_graph(&l, 0, 0);
+    }
+    for (int32_t gi = 1; st == ST_OK && gi < m->n_graphs; gi++)
+        if (!l.linked[gi])
+            st = fail(err, ST_BAD_FORMAT, "model: bad format (graph %d is "
+                      "not the body of any node)", (int)gi);
+    free(l.ready);
+    free(l.cursor);
+    free(l.linked);
     return st;
 }
 
@@ -356,7 +506,7 @@ Status model_load(Model *m, uint8_t *blob, uint32_t size, Err *err)
         return bad(&r, "trailing bytes after the last graph");
 
     /* step 3: link and prepare */
-    TRY(link_main_graph(m, err));
+    TRY(link_graphs(m, err));
     return prepare_nodes(m, err);
 }
 
@@ -368,11 +518,20 @@ void model_free(Model *m)
             for (int32_t k = 0; g->nodes[i].attrs && k < g->nodes[i].n_attrs; k++)
                 free(g->nodes[i].attrs[k].strs);
             free(g->nodes[i].attrs);
-            free(g->nodes[i].params);
+            if (g->nodes[i].free_params)
+                g->nodes[i].free_params(g->nodes[i].params);
+            else
+                free(g->nodes[i].params);
         }
         free(g->nodes);
+        free(g->free_at);
+        free(g->frees);
     }
     free(m->graphs);
+    /* string constants own their pointer arrays (resolve_strings) */
+    for (int32_t v = 0; m->values && v < m->n_values; v++)
+        if (m->values[v].kind == VK_CONSTANT && m->values[v].dtype == DT_STRING)
+            free(m->values[v].constant.data);
     free(m->values);
     free(m->symbols);
     free(m->blob);

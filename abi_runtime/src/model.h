@@ -42,6 +42,12 @@ typedef struct {
     Tensor constant;         /* VK_CONSTANT: borrowed view into the blob */
     int32_t last_use;        /* main graph: last node reading it, -1 none */
     int32_t is_output;       /* a main-graph output: never freed early */
+    /* subgraphs: the graph that defines the value (-1 constants and dead
+       values); last_use and is_output refer to that graph, and a read
+       from inside a body counts as a read by the node holding the body */
+    int32_t graph;
+    int32_t type_kind;       /* TypeKind (tensor, map, sequence of maps) */
+    int32_t key_dtype;       /* maps: DT_INT64 or DT_STRING */
 } Value;
 
 /* ONNX AttributeProto.AttributeType codes. */
@@ -70,6 +76,7 @@ typedef struct {
     const int32_t *out;
     Attr *attrs;
     void *params;        /* op-specific, filled by the op's prepare */
+    void (*free_params)(void *params); /* NULL: params is one free() block */
 } Node;
 
 typedef struct {
@@ -77,6 +84,11 @@ typedef struct {
     Node *nodes;
     const int32_t *inputs;   /* value indices */
     const int32_t *outputs;
+    /* filled by the loader: after node i, release the activations
+       frees[free_at[i] .. free_at[i + 1]) (owned arrays) */
+    int32_t *free_at;        /* n_nodes + 1 */
+    int32_t *frees;
+    int32_t parent;          /* graph of the node holding it, -1 graph 0 */
 } Graph;
 
 typedef struct {

@@ -2,8 +2,13 @@
  * ops_conv.c: 1-D and 2-D convolution (NCHW) by im2col into GEMM panels.
  *
  * The column matrix of one group, (cg * kh * kw, oh * ow), is never built
- * whole: gemm_packed asks for a block of output pixels at a time and
- * pack_im2col writes that block straight into packed panels.
+ * whole: gemm_run asks for a block of output pixels at a time and
+ * pack_im2col writes that block straight into packed panels; a 1x1
+ * convolution with stride 1 and no padding reads its input as the (c, h*w)
+ * matrix it already is. The weights usually arrive packed by the packager
+ * (attribute wx_weight_shape present: input 1 is then the packed A of
+ * gemm.h per group); otherwise they are packed on each call. The packager
+ * may also fuse a following Relu or Clip (attribute wx_clip = [lo, hi]).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +22,9 @@ typedef struct {
     int64_t pad_begin[2], pad_end[2];
     int auto_pad; /* 0 NOTSET, 1 SAME_UPPER, 2 SAME_LOWER, 3 VALID */
     int spatial;  /* 1 or 2 spatial dims (1-D runs as height 1) */
+    int packed;   /* input 1 holds packed panels (gemm.h) */
+    int64_t wshape[4]; /* the weight's (m, c/group, kh, kw) when packed */
+    float lo, hi; /* fused clamp of the output; -inf, inf when none */
 } ConvParams;
 
 /* Read an INTS attribute of length want into v, or keep the defaults. */
@@ -40,20 +48,36 @@ Status prep_conv(const Model *m, Node *n, Err *err)
     if (n->in[1] < 0)
         return node_fail(n, err, ST_BAD_FORMAT, "the weight input is missing");
     const Value *w = &m->values[n->in[1]];
-    if (w->rank != 3 && w->rank != 4)
+    const Attr *ws = node_attr(n, "wx_weight_shape");
+    int rank = ws ? ws->count : w->rank;
+    if (rank != 3 && rank != 4)
         return node_fail(n, err, ST_UNSUPPORTED_OP, "only 1-D and 2-D "
                          "convolution is supported, weight has rank %d",
-                         (int)w->rank);
+                         (int)rank);
     ConvParams *p = calloc(1, sizeof *p);
     if (!p)
         return fail(err, ST_OOM, "model: out of memory");
     n->params = p;
-    int s = p->spatial = w->rank - 2;
+    int s = p->spatial = rank - 2;
+    Status st;
+    if ((st = fused_clamp(n, &p->lo, &p->hi, err)))
+        return st;
+    if (ws) {
+        if (ws->type != AT_INTS)
+            return node_fail(n, err, ST_BAD_FORMAT, "wx_weight_shape must be "
+                             "INTS");
+        p->packed = 1;
+        for (int i = 0; i < rank; i++) {
+            p->wshape[i] = attr_ints_at(ws, i);
+            if (p->wshape[i] < 1)
+                return node_fail(n, err, ST_BAD_FORMAT, "wx_weight_shape has "
+                                 "a dimension < 1");
+        }
+    }
     p->group = attr_int(n, "group", 1);
     for (int i = 0; i < 2; i++)
         p->kernel[i] = p->stride[i] = p->dilation[i] = 1;
     int64_t pads[4] = {0, 0, 0, 0};
-    Status st;
     if ((st = conv_ints(n, "strides", p->stride + 2 - s, s, err)) ||
         (st = conv_ints(n, "dilations", p->dilation + 2 - s, s, err)) ||
         (st = conv_ints(n, "pads", pads, 2 * s, err)))
@@ -88,12 +112,15 @@ typedef struct {
     int64_t pt, pl;      /* effective top and left padding */
 } Im2col;
 
-/* PackB: columns = output pixels [j0, j0+nj), rows = (c, ky, kx). */
+/* PackB: columns = output pixels [j0, j0+nj), rows = (c, ky, kx). A
+   panel whose pixels lie in one output row and whose kernel row falls
+   inside the input is copied without bounds checks (contiguous when the
+   stride is 1); other panels check each element against the padding. */
 static void pack_im2col(const void *ctx, int64_t j0, int64_t nj, float *dst)
 {
     const Im2col *s = ctx;
     const ConvParams *p = s->p;
-    int64_t k = s->cg * s->kh * s->kw;
+    int64_t k = s->cg * s->kh * s->kw, sx = p->stride[1];
     for (int64_t jp = 0; jp < nj; jp += GEMM_NR) {
         /* top-left input corner of each output pixel of this panel */
         int64_t y0[GEMM_NR], x0[GEMM_NR];
@@ -103,14 +130,27 @@ static void pack_im2col(const void *ctx, int64_t j0, int64_t nj, float *dst)
             y0[c] = (j / s->ow) * p->stride[0] - s->pt;
             x0[c] = (j % s->ow) * p->stride[1] - s->pl;
         }
+        int one_row = cols == GEMM_NR && y0[0] == y0[GEMM_NR - 1];
         for (int64_t row = 0; row < k; row++) {
             int64_t ch = row / (s->kh * s->kw), r = row % (s->kh * s->kw);
             int64_t dy = (r / s->kw) * p->dilation[0];
             int64_t dx = (r % s->kw) * p->dilation[1];
             const float *plane = s->x + ch * s->ih * s->iw;
+            int64_t iy = y0[0] + dy, ix = x0[0] + dx;
+            if (one_row && iy >= 0 && iy < s->ih && ix >= 0 &&
+                ix + (GEMM_NR - 1) * sx < s->iw) {
+                const float *src = plane + iy * s->iw + ix;
+                if (sx == 1)
+                    memcpy(dst, src, sizeof(float) * GEMM_NR);
+                else
+                    for (int c = 0; c < GEMM_NR; c++) dst[c] = src[c * sx];
+                dst += GEMM_NR;
+                continue;
+            }
             int c = 0;
             for (; c < cols; c++) {
-                int64_t iy = y0[c] + dy, ix = x0[c] + dx;
+                iy = y0[c] + dy;
+                ix = x0[c] + dx;
                 dst[c] = (iy >= 0 && iy < s->ih && ix >= 0 && ix < s->iw)
                        ? plane[iy * s->iw + ix] : 0.0f;
             }
@@ -153,19 +193,21 @@ Status op_conv(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
     int s = p->spatial;
 
     /* step 1: geometry; 1-D convolution runs as height 1 */
-    if (x->ndim != s + 2 || w->ndim != s + 2)
+    const int64_t *wd = p->packed ? p->wshape : w->dims;
+    int32_t wrank = p->packed ? s + 2 : w->ndim;
+    if (x->ndim != s + 2 || wrank != s + 2)
         return node_fail(n, err, ST_SHAPE_MISMATCH, "expected input and "
                          "weight of rank %d, got %s and %s", s + 2,
                          shape_str(x->dims, x->ndim, sx, 96),
-                         shape_str(w->dims, w->ndim, sw, 96));
-    int64_t batch = x->dims[0], c = x->dims[1], m = w->dims[0], cg = w->dims[1];
+                         shape_str(wd, wrank, sw, 96));
+    int64_t batch = x->dims[0], c = x->dims[1], m = wd[0], cg = wd[1];
     int64_t ih = s == 2 ? x->dims[2] : 1, iw = x->dims[s + 1];
-    int64_t kh = s == 2 ? w->dims[2] : 1, kw = w->dims[s + 1];
+    int64_t kh = s == 2 ? wd[2] : 1, kw = wd[s + 1];
     if (cg * p->group != c || m % p->group != 0)
         return node_fail(n, err, ST_SHAPE_MISMATCH, "input %s has %lld "
                          "channels, weight %s with group %lld expects %lld",
                          shape_str(x->dims, x->ndim, sx, 96), (long long)c,
-                         shape_str(w->dims, w->ndim, sw, 96),
+                         shape_str(wd, wrank, sw, 96),
                          (long long)p->group, (long long)(cg * p->group));
     if (b && (b->ndim != 1 || b->dims[0] != m))
         return node_fail(n, err, ST_SHAPE_MISMATCH, "bias must have shape "
@@ -177,31 +219,52 @@ Status op_conv(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
     if (oh < 1 || ow < 1)
         return node_fail(n, err, ST_SHAPE_MISMATCH, "input %s is smaller "
                          "than the kernel %s", shape_str(x->dims, x->ndim, sx, 96),
-                         shape_str(w->dims, w->ndim, sw, 96));
+                         shape_str(wd, wrank, sw, 96));
     int64_t dims[4] = {batch, m, s == 2 ? oh : ow, ow};
     if ((st = tensor_alloc(out[0], DT_FLOAT, s + 2, dims, err)))
         return st;
 
-    /* step 2: pack the weights of every group once */
+    /* step 2: the weights of every group as packed A: from the plan, or
+       packed now */
     int64_t mg = m / p->group, k = cg * kh * kw;
     int64_t wsize = gemm_packed_a_size(mg, k);
-    float *pa = malloc(sizeof(float) * (size_t)(wsize * p->group + 1));
-    if (!pa)
-        return fail(err, ST_OOM, "out of memory packing conv weights");
-    for (int64_t g = 0; g < p->group; g++)
-        gemm_pack_a(mg, k, (const float *)w->data + g * mg * k, k, 1,
-                    pa + g * wsize);
+    const float *pa = w->data;
+    float *owned = NULL;
+    if (p->packed) {
+        if (w->numel != wsize * p->group)
+            return node_fail(n, err, ST_BAD_FORMAT, "packed weight has %lld "
+                             "floats, expected %lld", (long long)w->numel,
+                             (long long)(wsize * p->group));
+    } else {
+        if (w->numel != m * k)
+            return node_fail(n, err, ST_SHAPE_MISMATCH, "weight %s has %lld "
+                             "elements", shape_str(wd, wrank, sw, 96),
+                             (long long)w->numel);
+        pa = owned = malloc(sizeof(float) * (size_t)(wsize * p->group + 1));
+        if (!owned)
+            return fail(err, ST_OOM, "out of memory packing conv weights");
+        for (int64_t g = 0; g < p->group; g++)
+            gemm_pack_a(mg, k, (const float *)w->data + g * mg * k, k, 1,
+                        owned + g * wsize);
+    }
 
-    /* step 3: one GEMM per image and group */
-    const float *bias = b ? b->data : NULL;
+    /* step 3: one GEMM per image and group, bias and clamp fused */
+    int pointwise = kh == 1 && kw == 1 && p->stride[0] == 1 &&
+                    p->stride[1] == 1 && pt == 0 && pl == 0 && oh == ih &&
+                    ow == iw;
     for (int64_t i = 0; i < batch && st == ST_OK; i++)
         for (int64_t g = 0; g < p->group && st == ST_OK; g++) {
-            Im2col ctx = {(const float *)x->data + (i * c + g * cg) * ih * iw,
-                          cg, ih, iw, kh, kw, ow, p, pt, pl};
+            const float *xg = (const float *)x->data + (i * c + g * cg) * ih * iw;
+            Im2col ctx = {xg, cg, ih, iw, kh, kw, ow, p, pt, pl};
+            StridedB direct = {xg, cg, ih * iw, 1};   /* (cg, ih * iw) */
+            GemmB gb = {NULL, pointwise ? gemm_pack_b_strided : pack_im2col,
+                        pointwise ? (const void *)&direct : (const void *)&ctx};
+            Epilogue ep = {b ? (const float *)b->data + g * mg : NULL, NULL,
+                           p->lo, p->hi};
             float *y = (float *)out[0]->data + (i * m + g * mg) * oh * ow;
-            st = gemm_packed(mg, oh * ow, k, pa + g * wsize, pack_im2col, &ctx,
-                             y, oh * ow, bias ? bias + g * mg : NULL, err);
+            st = gemm_run(mg, oh * ow, k, pa + g * wsize, &gb, y, oh * ow, &ep,
+                          err);
         }
-    free(pa);
+    free(owned);
     return st;
 }

@@ -9,15 +9,21 @@
 
 #include "base64.h"
 #include "json.h"
+#include "pb.h"
+#include "response.h"
 #include "request.h"
 
 #define NUM_TEXT_CAP 64  /* longest number token accepted */
 #define NAME_CAP 256     /* longest input name or type string */
 
+/* How the tensors of "input" are written ("type"). */
+enum { FORM_JSON = 0, FORM_RAW = 1, FORM_PB = 2 };
+
 /* The top-level keys of a request, as unparsed spans. */
 typedef struct {
     Span input, type, shape, shapes, output_type;
     int has_input, has_type, has_shape, has_shapes, has_output_type;
+    int type_alias, output_type_alias; /* set from inputType / outputType */
 } Fields;
 
 /* Format the declared shape of v, symbols by name: "(batch, 1, 224)". */
@@ -60,6 +66,72 @@ static Status element_error(Json *j, const Builder *b, const char *expected)
                 expected, dtype_name(b->v->dtype));
 }
 
+/* Powers of ten exact in a double: 1e0 .. 1e22. */
+static const double EXACT_POW10[23] = {
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/*
+ * strtod for a validated JSON number token. Fast path when the digits fit
+ * in 2^53 and the decimal exponent in [-22, 22]: one correctly rounded
+ * multiply or divide of two exact doubles gives the correctly rounded
+ * result. Anything else goes to strtod.
+ */
+static double parse_number(const char *text)
+{
+    const char *p = text;
+    int negative = *p == '-';
+    p += negative;
+    uint64_t m = 0;
+    int digits = 0, exp10 = 0;
+    for (; *p >= '0' && *p <= '9'; p++, digits++) m = m * 10 + (uint64_t)(*p - '0');
+    if (*p == '.')
+        for (p++; *p >= '0' && *p <= '9'; p++, digits++, exp10--)
+            m = m * 10 + (uint64_t)(*p - '0');
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        int eneg = *p == '-', ev = 0;
+        p += *p == '-' || *p == '+';
+        for (; *p >= '0' && *p <= '9' && ev < 10000; p++) ev = ev * 10 + (*p - '0');
+        exp10 += eneg ? -ev : ev;
+    }
+    if (*p != 0 || digits > 15 || m > ((uint64_t)1 << 53) || exp10 < -22 ||
+        exp10 > 22)
+        return strtod(text, NULL);
+    double d = (double)m;
+    d = exp10 < 0 ? d / EXACT_POW10[-exp10] : d * EXACT_POW10[exp10];
+    return negative ? -d : d;
+}
+
+/*
+ * Read a JSON string at the cursor into the string arena (escapes decoded);
+ * *out stays valid until the end of the request.
+ */
+static Status read_arena_string(Json *j, const char **out, const char *what)
+{
+    Json save = *j;
+    Span s;
+    int escaped;
+    size_t n;
+    Status st = json_string_span(j, &s, &escaped);
+    if (st != ST_OK)
+        return st;
+    /* decoded text is never longer than its escaped form */
+    size_t cap = (size_t)(s.end - s.start) + 1;
+    char *tmp = malloc(cap);
+    if (!tmp)
+        return fail(j->err, ST_OOM, "request: out of memory reading %s", what);
+    *j = save;
+    st = json_string(j, tmp, cap, &n);
+    if (st == ST_OK && strlen(tmp) != n)
+        st = fail(j->err, ST_BAD_REQUEST, "request: %s contains a NUL "
+                  "character (\\u0000), which string tensors cannot hold", what);
+    if (st == ST_OK && !(*out = str_dup(tmp, n)))
+        st = fail(j->err, ST_OOM, "request: out of memory reading %s", what);
+    free(tmp);
+    return st;
+}
+
 /* Parse one leaf value into the builder's buffer, in the input's dtype. */
 static Status parse_leaf(Json *j, Builder *b)
 {
@@ -73,6 +145,18 @@ static Status parse_leaf(Json *j, Builder *b)
     if (!slot)
         return fail(j->err, ST_OOM, "request: out of memory reading input '%s'",
                     b->v->name);
+
+    /* strings: a JSON string, kept in the request's string arena */
+    if (dt == DT_STRING) {
+        const char *text_ptr;
+        if (json_peek(j) != '"')
+            return element_error(j, b, "a string");
+        if ((st = read_arena_string(j, &text_ptr, "a string element")))
+            return st;
+        memcpy(slot, &text_ptr, sizeof text_ptr);
+        b->data.len += sizeof text_ptr;
+        return ST_OK;
+    }
 
     /* booleans: true/false, or the numbers 0 and 1 */
     if (dt == DT_BOOL) {
@@ -103,7 +187,7 @@ static Status parse_leaf(Json *j, Builder *b)
         } else {
             if (json_number(j, text, sizeof text, &is_int) != ST_OK)
                 return element_error(j, b, "a number");
-            d = strtod(text, NULL);
+            d = parse_number(text);
         }
         if (dt == DT_FLOAT) {
             float f = (float)d;
@@ -242,6 +326,74 @@ static Status parse_json_tensor(Json *j, const Value *v, Tensor *t)
     return t->data ? ST_OK : fail(j->err, ST_OOM, "request: out of memory");
 }
 
+/* ---- maps ------------------------------------------------------------ */
+
+/*
+ * Parse one map input given as a JSON object {"key": value, ...} into t
+ * (kind TK_MAP). Keys are JSON strings; for int64 keys their text must be
+ * a decimal integer ({"3": 0.5}). Values follow the value dtype.
+ */
+static Status parse_json_map(Json *j, const Value *v, Tensor *t)
+{
+    Builder b;
+    memset(&b, 0, sizeof b);
+    b.v = v;
+    Buf keys = {0};
+    int64_t n = 0;
+    Status st = json_expect(j, '{', "a JSON object for a map input");
+    for (; st == ST_OK && json_peek(j) != '}'; n++) {
+        const char *key;
+        if (n && (st = json_expect(j, ',', "',' or '}' in a map")))
+            break;
+        if ((st = read_arena_string(j, &key, "a map key")) ||
+            (st = json_expect(j, ':', "':' after a map key")))
+            break;
+        char *slot = buf_reserve(&keys, 8);
+        if (!slot) {
+            st = fail(j->err, ST_OOM, "request: out of memory reading input "
+                      "'%s'", v->name);
+            break;
+        }
+        if (v->key_dtype == DT_STRING) {
+            memcpy(slot, &key, sizeof key);
+            keys.len += sizeof key;
+        } else {
+            char *end;
+            errno = 0;
+            long long k = strtoll(key, &end, 10);
+            if (!key[0] || *end || errno == ERANGE) {
+                st = fail(j->err, ST_BAD_REQUEST, "request: input '%s' is a "
+                          "map with int64 keys, got key \"%.32s\"", v->name,
+                          key);
+                break;
+            }
+            int64_t k64 = k;
+            memcpy(slot, &k64, 8);
+            keys.len += 8;
+        }
+        b.count = n;
+        st = parse_leaf(j, &b);
+    }
+    if (st == ST_OK)
+        st = json_expect(j, '}', "'}' closing a map");
+    if (st == ST_OK)
+        st = tensor_set_shape(t, v->dtype, 1, &n, j->err);
+    if (st != ST_OK) {
+        buf_free(&b.data);
+        buf_free(&keys);
+        return st;
+    }
+    t->data = b.data.data ? b.data.data : malloc(1);
+    t->owned = true;
+    t->keys = keys.data ? keys.data : malloc(1);
+    t->keys_owned = true;
+    t->kind = TK_MAP;
+    t->key_dtype = v->key_dtype;
+    t->n_keys = n;
+    return t->data && t->keys ? ST_OK
+                              : fail(j->err, ST_OOM, "request: out of memory");
+}
+
 /* ---- raw base64 ------------------------------------------------------ */
 
 /* Parse a list of non-negative integers: a shape. */
@@ -319,26 +471,30 @@ static Status parse_raw_tensor(const Model *m, Json *j, const Value *v,
     if (escaped)
         return fail(j->err, ST_BAD_REQUEST, "request: input '%s': base64 text "
                     "must not contain escape sequences", v->name);
-    if (!dtype_size(v->dtype))
+    if (!dtype_size(v->dtype) || v->dtype == DT_STRING)
         return fail(j->err, ST_UNSUPPORTED_OP, "request: input '%s' has dtype "
-                    "%s, which raw requests do not support", v->name,
-                    dtype_name(v->dtype));
+                    "%s, which raw requests do not support (send nested "
+                    "JSON lists of strings)", v->name, dtype_name(v->dtype));
     size_t n = (size_t)(s.end - s.start);
     size_t nbytes = base64_decoded_size(s.start, n);
     int64_t dims[MAX_RANK];
     int32_t nd;
     char got[96];
+    /* the byte count is checked before allocating: a hostile "shape" must
+       not grow linear memory */
     if ((st = raw_shape(m, j, v, shape, nbytes, dims, &nd)) ||
-        (st = tensor_alloc(t, v->dtype, nd, dims, j->err)))
+        (st = tensor_set_shape(t, v->dtype, nd, dims, j->err)))
         return st;
     if ((size_t)tensor_nbytes(t) != nbytes) {
         size_t need = (size_t)tensor_nbytes(t);
-        tensor_release(t);
+        memset(t, 0, sizeof *t);
         return fail(j->err, ST_BAD_REQUEST, "request: input '%s': shape %s of "
                     "%s needs %zu bytes, the base64 text holds %zu", v->name,
                     shape_str(dims, nd, got, sizeof got), dtype_name(v->dtype),
                     need, nbytes);
     }
+    if ((st = tensor_alloc(t, v->dtype, nd, dims, j->err)))
+        return st;
     size_t bad = 0;
     if (base64_decode(s.start, n, t->data, &bad) < 0) {
         tensor_release(t);
@@ -346,6 +502,33 @@ static Status parse_raw_tensor(const Model *m, Json *j, const Value *v,
                     "base64 at character %zu", v->name, bad);
     }
     return ST_OK;
+}
+
+/* ---- ONNX TensorProto ("type": "pb") ----------------------------------- */
+
+/* Parse one input given as base64 of a serialised TensorProto. */
+static Status parse_pb_input(Json *j, const Value *v, Tensor *t)
+{
+    Span s;
+    int escaped;
+    Status st = json_string_span(j, &s, &escaped);
+    if (st != ST_OK)
+        return fail(j->err, ST_BAD_REQUEST, "request: input '%s': expected a "
+                    "base64 string (\"type\": \"pb\")", v->name);
+    if (escaped)
+        return fail(j->err, ST_BAD_REQUEST, "request: input '%s': base64 text "
+                    "must not contain escape sequences", v->name);
+    size_t n = (size_t)(s.end - s.start), bad = 0;
+    uint8_t *bytes = malloc(base64_decoded_size(s.start, n) + 1);
+    if (!bytes)
+        return fail(j->err, ST_OOM, "request: out of memory reading input '%s'",
+                    v->name);
+    long len = base64_decode(s.start, n, bytes, &bad);
+    st = len < 0 ? fail(j->err, ST_BAD_REQUEST, "request: input '%s': invalid "
+                        "base64 at character %zu", v->name, bad)
+                 : pb_read_tensor(bytes, (size_t)len, v, t, j->err);
+    free(bytes);
+    return st;
 }
 
 /* ---- the request object ----------------------------------------------- */
@@ -380,11 +563,20 @@ static Status read_fields(Json *j, Fields *f)
         Span *span = NULL;
         int *has = NULL;
         if (!strcmp(key, "input")) span = &f->input, has = &f->has_input;
-        else if (!strcmp(key, "type")) span = &f->type, has = &f->has_type;
+        else if (!strcmp(key, "type"))
+            span = &f->type, has = &f->has_type, f->type_alias = 0;
         else if (!strcmp(key, "shape")) span = &f->shape, has = &f->has_shape;
         else if (!strcmp(key, "shapes")) span = &f->shapes, has = &f->has_shapes;
         else if (!strcmp(key, "output_type"))
-            span = &f->output_type, has = &f->has_output_type;
+            span = &f->output_type, has = &f->has_output_type,
+            f->output_type_alias = 0;
+        /* aliases documented for the older ABI; "type" / "output_type" win */
+        else if (!strcmp(key, "inputType") && (!f->has_type || f->type_alias))
+            span = &f->type, has = &f->has_type, f->type_alias = 1;
+        else if (!strcmp(key, "outputType") &&
+                 (!f->has_output_type || f->output_type_alias))
+            span = &f->output_type, has = &f->has_output_type,
+            f->output_type_alias = 1;
         const char *start = j->p;
         if ((st = json_skip(j, 1)))
             return st;
@@ -469,28 +661,51 @@ static Status shape_for(Json *j, const Fields *f, const Model *m, int32_t i,
 }
 
 /* Parse the value for graph input i at the cursor, per the type. */
-static Status parse_input(const Model *m, Json *j, const Fields *f, int raw,
+static Status parse_input(const Model *m, Json *j, const Fields *f, int form,
                           int32_t i, Tensor *t)
 {
     const Value *v = &m->values[m->graphs[0].inputs[i]];
     if (t->data)
         return fail(j->err, ST_BAD_REQUEST, "request: input '%s' given twice",
                     v->name);
-    if (!raw)
+    if (v->type_kind == TK_MAP && form == FORM_JSON)
+        return parse_json_map(j, v, t);
+    if (v->type_kind != TK_TENSOR) {
+        char tn[64];
+        /* TODO: sequence-of-maps inputs */
+        return fail(j->err, ST_UNSUPPORTED_OP, "request: input '%s' has type "
+                    "%s, which %s requests do not support", v->name,
+                    type_name(v->type_kind, v->dtype, v->key_dtype, tn, 64),
+                    form == FORM_JSON ? "JSON" : form == FORM_RAW ? "raw" : "pb");
+    }
+    if (form == FORM_JSON)
         return parse_json_tensor(j, v, t);
+    if (form == FORM_PB)
+        return parse_pb_input(j, v, t);
     Span s, *shape;
     Status st = shape_for(j, f, m, i, &s, &shape);
     return st ? st : parse_raw_tensor(m, j, v, shape, t);
 }
 
 /* Step: the "input" value in any of its forms. */
-static Status parse_inputs(const Model *m, Json *j, const Fields *f, int raw,
+static Status parse_inputs(const Model *m, Json *j, const Fields *f, int form,
                            Tensor *inputs)
 {
     const Graph *g = &m->graphs[0];
     Json ij = {f->input.start, f->input.end, j->err};
     int c = json_peek(&ij);
     Status st;
+    /* a lone map input: {"input": {"k": v, ..}} is the map itself unless
+       its first key is the input's name ({"input": {"x": {..}}}) */
+    if (c == '{' && g->n_inputs == 1 &&
+        m->values[g->inputs[0]].type_kind == TK_MAP) {
+        Json kj = ij;
+        char key[NAME_CAP];
+        kj.p++;
+        if (json_peek(&kj) != '"' || json_string(&kj, key, sizeof key, NULL) ||
+            strcmp(key, m->values[g->inputs[0]].name))
+            return parse_input(m, &ij, f, form, 0, &inputs[0]);
+    }
     if (c == '{') {
         /* by name */
         ij.p++;
@@ -513,19 +728,20 @@ static Status parse_inputs(const Model *m, Json *j, const Fields *f, int raw,
                 buf_free(&names);
                 return st;
             }
-            if ((st = parse_input(m, &ij, f, raw, i, &inputs[i])))
+            if ((st = parse_input(m, &ij, f, form, i, &inputs[i])))
                 return st;
         }
         return ST_OK;
     }
-    if (g->n_inputs == 1)
-        return parse_input(m, &ij, f, raw, 0, &inputs[0]);
+    /* a single base64 input may also come as a one-element list */
+    if (g->n_inputs == 1 && (form == FORM_JSON || c != '['))
+        return parse_input(m, &ij, f, form, 0, &inputs[0]);
     /* several inputs, positional */
     if ((st = json_expect(&ij, '[', "a list with one entry per input")))
         return st;
     for (int32_t i = 0; i < g->n_inputs; i++) {
         if ((i && (st = json_expect(&ij, ',', "one entry per input"))) ||
-            (st = parse_input(m, &ij, f, raw, i, &inputs[i])))
+            (st = parse_input(m, &ij, f, form, i, &inputs[i])))
             return st;
     }
     if (json_peek(&ij) != ']')
@@ -575,6 +791,37 @@ static Status check_inputs(const Model *m, Tensor *inputs, Err *err)
     return ST_OK;
 }
 
+/* Without a "type": is "input" base64 TensorProto text, as hosts of the
+   older ABI send it? True for a bare string, and for a list or object whose
+   first entry is a string that is neither a float word ("NaN", ...) nor an
+   element of a string input. */
+static int default_is_pb(const Model *m, const Fields *f, Err *err)
+{
+    Json ij = {f->input.start, f->input.end, err};
+    int c = json_peek(&ij), entry = 0;
+    if (c == '"')
+        return 1;
+    if (c != '[' && c != '{')
+        return 0;
+    ij.p++;
+    if (c == '{') {
+        char name[NAME_CAP];
+        if (json_string(&ij, name, sizeof name, NULL) != ST_OK ||
+            json_expect(&ij, ':', "':'") != ST_OK ||
+            (entry = input_index(m, name)) < 0)
+            return 0;
+    }
+    char word[16];
+    if (json_peek(&ij) != '"' ||
+        m->values[m->graphs[0].inputs[entry]].dtype == DT_STRING)
+        return 0;
+    if (json_string(&ij, word, sizeof word, NULL) == ST_OK &&
+        (!strcmp(word, "NaN") || !strcmp(word, "Infinity") ||
+         !strcmp(word, "-Infinity")))
+        return 0;
+    return 1;
+}
+
 Status request_parse(const Model *m, const char *text, size_t len,
                      Tensor *inputs, RequestOptions *opt, Err *err)
 {
@@ -596,28 +843,24 @@ Status request_parse(const Model *m, const char *text, size_t len,
                           sizeof out_type, "output_type");
 
     /* step 2: which form */
-    int bare_string = 0;
-    if (st == ST_OK) {
-        Json ij = {f.input.start, f.input.end, err};
-        bare_string = json_peek(&ij) == '"';
-    }
-    if (st == ST_OK && (!strcmp(type, "pb") || (!type[0] && bare_string)))
-        /* TODO: ONNX TensorProto ("pb") requests */
-        st = fail(err, ST_UNSUPPORTED_OP, "request: \"type\": \"pb\" is not "
-                  "supported by this runtime yet; send \"type\": \"raw\" or "
-                  "nested lists");
-    else if (st == ST_OK && type[0] && strcmp(type, "raw") && strcmp(type, "json"))
+    int pb_default = st == ST_OK && !type[0] && default_is_pb(m, &f, err);
+    int form = !strcmp(type, "raw") ? FORM_RAW
+             : !strcmp(type, "pb") || (!type[0] && pb_default) ? FORM_PB
+                                                               : FORM_JSON;
+    if (st == ST_OK && type[0] && strcmp(type, "raw") && strcmp(type, "json") &&
+        strcmp(type, "pb"))
         st = fail(err, ST_BAD_REQUEST, "request: unknown \"type\": \"%s\" "
                   "(expected \"raw\", \"pb\" or \"json\")", type);
     if (st == ST_OK && out_type[0] && strcmp(out_type, "raw") &&
-        strcmp(out_type, "json"))
+        strcmp(out_type, "json") && strcmp(out_type, "pb"))
         st = fail(err, ST_BAD_REQUEST, "request: unknown \"output_type\": "
-                  "\"%s\" (expected \"raw\" or \"json\")", out_type);
-    opt->raw_output = !strcmp(out_type, "raw");
+                  "\"%s\" (expected \"raw\", \"pb\" or \"json\")", out_type);
+    opt->raw_output = !strcmp(out_type, "raw") ? RESPONSE_RAW
+                    : !strcmp(out_type, "pb") ? RESPONSE_PB : RESPONSE_JSON;
 
     /* step 3: the tensors, then the checks */
     if (st == ST_OK)
-        st = parse_inputs(m, &j, &f, !strcmp(type, "raw"), inputs);
+        st = parse_inputs(m, &j, &f, form, inputs);
     if (st == ST_OK)
         st = check_inputs(m, inputs, err);
     if (st != ST_OK)

@@ -7,7 +7,13 @@
  *   {"input": {"name": X}}            inputs by name
  *   {"input": "<b64>", "type": "raw", "shape": [..]}     raw little-endian
  *   {"input": ["<b64>", ..], "type": "raw", "shapes": [[..], ..]}
- *   "output_type": "raw"              answer in base64 instead of lists
+ *   {"input": "<b64>", "type": "pb"}  a serialised ONNX TensorProto (also
+ *                                     the default for a bare base64 string)
+ *   "output_type": "raw" | "pb"       answer in base64 instead of lists
+ *   "inputType" / "outputType"        aliases of "type" / "output_type"
+ * String inputs are JSON strings in the nested lists; a map input is a JSON
+ * object ({"input": {"k": 1.5}} for a model whose one input is a map, its
+ * keys as strings, "3" for int64 keys).
  */
 #ifndef WX_REQUEST_H
 #define WX_REQUEST_H
@@ -17,7 +23,7 @@
 #include "model.h"
 
 typedef struct {
-    int raw_output; /* "output_type": "raw" */
+    int raw_output; /* "output_type": RESPONSE_JSON, _RAW or _PB */
 } RequestOptions;
 
 /*

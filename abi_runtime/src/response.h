@@ -5,6 +5,8 @@
  *   {"output": [Y1, Y2]}      several outputs, graph-output order
  *   raw: {"output": "<b64>", "type": "raw", "shape": [..], "dtype": "float32"}
  *        (several: "output" and "dtype" become lists, "shape" -> "shapes")
+ *   pb:  {"output": "<b64 of an ONNX TensorProto>", "type": "pb"}
+ *        (several: "output" becomes a list)
  *   {"error": "<one line>"}
  * Floats print as the shortest text that reads back to the same value;
  * non-finite floats as the strings "NaN", "Infinity", "-Infinity".
@@ -15,7 +17,11 @@
 #include "json.h"
 #include "model.h"
 
-/* Write the response for the main-graph outputs (out[i] for output i). */
+/* Response forms ("output_type"): nested lists, base64 raw, TensorProto. */
+enum { RESPONSE_JSON = 0, RESPONSE_RAW = 1, RESPONSE_PB = 2 };
+
+/* Write the response for the main-graph outputs (out[i] for output i), in
+   the form raw (RESPONSE_*). */
 void response_write(const Model *m, const Tensor *outputs, int raw, Buf *b);
 
 /* Write {"error": msg}. */

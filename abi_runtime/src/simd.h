@@ -17,6 +17,28 @@
 
 /* Broadcast lane i of v to all four lanes. */
 #define lane_splat(v, i) wasm_i32x4_shuffle((v), (v), (i), (i), (i), (i))
+
+/* Four copies of the float at p. */
+#define f32x4_load_splat(p) wasm_v128_load32_splat(p)
+
+/* pmax(a, b) = a < b ? b : a; pmin(a, b) = b < a ? b : a (NaN in a kept). */
+#define f32x4_pmax wasm_f32x4_pmax
+#define f32x4_pmin wasm_f32x4_pmin
+
+/* Bytes: 16 lanes of u8. */
+#define u8x16_splat wasm_i8x16_splat
+#define u8x16_eq wasm_i8x16_eq
+#define u8x16_lt wasm_u8x16_lt
+#define v128_or wasm_v128_or
+#define v128_any_true wasm_v128_any_true
+
+/* a * b + c: fused (one rounding) in the relaxed-SIMD build, else a
+   multiply and an add. */
+#ifdef __wasm_relaxed_simd__
+#define f32x4_madd(a, b, c) wasm_f32x4_relaxed_madd((a), (b), (c))
+#else
+#define f32x4_madd(a, b, c) wasm_f32x4_add(wasm_f32x4_mul((a), (b)), (c))
+#endif
 #endif
 
 #endif

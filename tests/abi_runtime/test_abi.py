@@ -134,14 +134,16 @@ MALFORMED = [
     ('{"input": [[1, 2, 3, 01]]}', "invalid JSON"),
     ('{"input": "AAAA", "type": "raw", "shape": [1, 4]}', "needs 16 bytes"),
     ('{"input": "!!!!AAAAAAAAAAAAAAAAAAAA", "type": "raw", "shape": [1, 4]}', "base64"),
-    ('{"input": [[1, 2, 3, 4]], "type": "xml"}', "unknown \\\"type\\\""),
+    ('{"input": [[1, 2, 3, 4]], "type": "xml"}', 'unknown \\"type\\"'),
     ('{"input": {"nope": [[1, 2, 3, 4]]}}', "no input 'nope'"),
     ('{"input": [[1, 2, 3, 4]], "output_type": 7}', "output_type"),
     ("\xff\xfe{}", "invalid JSON"),
 ]
 
 
-@pytest.mark.parametrize("text,message", MALFORMED, ids=[f"case{i}" for i in range(len(MALFORMED))])
+@pytest.mark.parametrize(
+    "text,message", MALFORMED, ids=[f"case{i}" for i in range(len(MALFORMED))]
+)
 def test_abi_malformed_request_gives_error_then_recovers(mlp_wasm, text, message):
     m = Raw(mlp_wasm)
     rc, response = m.ask(text.encode("latin-1"))
@@ -193,8 +195,11 @@ def test_abi_memory_flat_over_many_calls(mlp_wasm):
 
 
 def test_abi_strict_json_for_non_finite_floats():
-    model = make_model([helper.make_node("Div", ["a", "b"], ["y"], name="div")],
-                       [("a", FLOAT, [3]), ("b", FLOAT, [3])], [("y", FLOAT, [3])])  # fmt: skip
+    model = make_model(
+        [helper.make_node("Div", ["a", "b"], ["y"], name="div")],
+        [("a", FLOAT, [3]), ("b", FLOAT, [3])],
+        [("y", FLOAT, [3])],
+    )
     m = Raw(package(model).wasm)
     rc, response = m.ask('{"input": [[1, -1, 0], [0, 0, 0]]}')
     assert rc == 0 and response["output"] == ["Infinity", "-Infinity", "NaN"]
@@ -215,8 +220,11 @@ def test_abi_shortest_float_text_reads_back_exactly():
 
 
 def test_abi_int64_beyond_2_53_is_exact():
-    model = make_model([helper.make_node("Add", ["a", "b"], ["y"], name="add")],
-                       [("a", INT64, [2]), ("b", INT64, [2])], [("y", INT64, [2])])  # fmt: skip
+    model = make_model(
+        [helper.make_node("Add", ["a", "b"], ["y"], name="add")],
+        [("a", INT64, [2]), ("b", INT64, [2])],
+        [("y", INT64, [2])],
+    )
     m = Raw(package(model).wasm)
     big = 2**62 + 12345
     rc, response = m.ask(json.dumps({"input": [[big, -big], [1, -1]]}))

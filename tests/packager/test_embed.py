@@ -9,11 +9,11 @@ import sys
 import numpy as np
 import pytest
 import wasmtime
+
+from wasmexport.errors import PackageError
 from wasmexport.packager import embed
 from wasmexport.packager.embed import embed_blob, read_custom_sections
 from wasmexport.packager.wasm_binary import WasmBinary
-
-from wasmexport.errors import PackageError
 
 # A stand-in for the runtime: the two placeholders (dummy bodies), and exports that use them
 # the way the runtime does: read the whole blob once, then look at it.

@@ -6,6 +6,8 @@ import pytest
 import wasmtime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from wasmexport.errors import PackageError
 from wasmexport.packager.wasm_binary import (
     KIND_FUNC,
     KIND_GLOBAL,
@@ -18,8 +20,6 @@ from wasmexport.packager.wasm_binary import (
     encode_sleb128,
     encode_uleb128,
 )
-
-from wasmexport.errors import PackageError
 
 I32, I64, F32, F64 = 0x7F, 0x7E, 0x7D, 0x7C
 

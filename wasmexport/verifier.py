@@ -84,7 +84,10 @@ class VerifyReport:
             for c in self.comparisons
         ]
         widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]
-        lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in (head, *rows)]
+        lines = [
+            "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
+            for r in (head, *rows)
+        ]
         lines.insert(1, "  ".join("-" * w for w in widths))
         verdict = "PASSED" if self.passed else "FAILED"
         lines.append(f"{verdict} (tolerance: |got - expected| <= {self.atol:g} + "
@@ -130,7 +133,9 @@ def compare_outputs(
     significant = np.abs(e) > atol
     rel = np.where(significant, diff / np.maximum(np.abs(e), atol), 0.0)
     excess = diff - (atol + rtol * np.abs(e))
-    worst = np.unravel_index(int(np.argmax(np.where(np.isnan(excess), np.inf, excess))), e.shape)
+    worst = np.unravel_index(
+        int(np.argmax(np.where(np.isnan(excess), np.inf, excess))), e.shape
+    )
     return Comparison(
         output=name,
         reference=reference,
@@ -146,7 +151,9 @@ def compare_outputs(
     )
 
 
-def onnx_reference(onnx_model: onnx.ModelProto) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
+def onnx_reference(
+    onnx_model: onnx.ModelProto,
+) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
     """A runner for the ONNX reference: onnxruntime, or onnx.reference as a fallback."""
     names = [i.name for i in onnx_model.graph.input
              if i.name not in {t.name for t in onnx_model.graph.initializer}]  # fmt: skip
@@ -158,19 +165,21 @@ def onnx_reference(onnx_model: onnx.ModelProto) -> Callable[[list[np.ndarray]], 
         session = ort.InferenceSession(
             onnx_model.SerializeToString(), options, providers=["CPUExecutionProvider"]
         )
-        return lambda arrays: session.run(None, dict(zip(names, arrays)))
+        return lambda arrays: session.run(None, dict(zip(names, arrays, strict=True)))
     except Exception as e:  # noqa: BLE001 - e.g. an op onnxruntime lacks
         logger.warning("onnxruntime cannot run the model (%s); using onnx.reference", e)
         from onnx.reference import ReferenceEvaluator
 
         evaluator = ReferenceEvaluator(onnx_model)
-        return lambda arrays: evaluator.run(None, dict(zip(names, arrays)))
+        return lambda arrays: evaluator.run(None, dict(zip(names, arrays, strict=True)))
 
 
-def second_batch(arrays: Sequence[np.ndarray], batch_inputs: Sequence[bool]) -> list[np.ndarray]:
+def second_batch(
+    arrays: Sequence[np.ndarray], batch_inputs: Sequence[bool]
+) -> list[np.ndarray]:
     """The sample at another batch size: rows taken in reverse, one more than before."""
     out = []
-    for a, dynamic in zip(arrays, batch_inputs):
+    for a, dynamic in zip(arrays, batch_inputs, strict=True):
         if dynamic:
             n = a.shape[0]
             rows = [(n - 1 - i) % n for i in range(n + 1)]
@@ -207,25 +216,30 @@ def verify(
     out_names = [o.name for o in wasm_model.outputs]
     batch_inputs = [
         bool(spec.shape) and isinstance(spec.shape[0], str) and a.ndim > 0
-        for spec, a in zip(wasm_model.inputs, sample_inputs)
+        for spec, a in zip(wasm_model.inputs, sample_inputs, strict=True)
     ]
     input_sets = [list(sample_inputs)]
     if any(batch_inputs):
         input_sets.append(second_batch(sample_inputs, batch_inputs))
 
     for arrays in input_sets:
-        batch = next((a.shape[0] for a, b in zip(arrays, batch_inputs) if b), None)
+        batch = next(
+            (a.shape[0] for a, b in zip(arrays, batch_inputs, strict=True) if b), None
+        )
         engines: dict[str, list[np.ndarray]] = {}
         if run_framework is not None:
             engines["framework"] = [np.asarray(o) for o in run_framework(arrays)]
         engines["onnxruntime"] = [np.asarray(o) for o in reference(arrays)]
         wasm_out = wasm_model.run(arrays)
         engines["wasm"] = wasm_out if isinstance(wasm_out, list) else [wasm_out]
+        counts = {k: len(v) for k, v in engines.items()}
+        if len(set(counts.values())) > 1:
+            raise VerifyError(f"the engines return different numbers of outputs: {counts}")
         pairs = [("onnxruntime", "wasm")]
         if run_framework is not None:
             pairs.insert(0, ("framework", "onnxruntime"))
         for ref, cand in pairs:
-            for name, e, g in zip(out_names, engines[ref], engines[cand]):
+            for name, e, g in zip(out_names, engines[ref], engines[cand], strict=True):
                 c = compare_outputs(name, e, g, reference=ref, candidate=cand, batch=batch,
                                     rtol=rtol, atol=atol)  # fmt: skip
                 report.comparisons.append(c)

@@ -1,0 +1,800 @@
+"""The wasmexport command line: package, run, verify and inspect WASI modules.
+
+    wasmexport export model.onnx -o model.wasm        # package, then verify
+    wasmexport run model.wasm request.json            # one ABI request, response on stdout
+    wasmexport run model.wasm --input x.npy           # numpy in, outputs as JSON
+    wasmexport verify model.wasm model.onnx           # the module against onnxruntime
+    wasmexport inspect model.wasm --json              # signature, ops, sizes
+
+Errors become one ``error: <message>`` line on stderr and an exit code per error class
+(`EXIT_CODES`); click's usage errors exit with 2. Logging goes to stderr: WARNING by
+default, ``-v`` INFO, ``-vv`` DEBUG (and tracebacks), ``-q`` ERROR.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import logging
+import math
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import numpy as np
+import onnx
+import wasmtime
+from click.core import ParameterSource
+
+from . import __version__
+from .abi_runtime.host import WasmModel
+from .api import export_wasm
+from .errors import (
+    ConvertError,
+    PackageError,
+    RuntimeABIError,
+    VerifyError,
+    WasmExportError,
+)
+from .exporters.onnx import finalize_onnx_model
+from .packager.embed import read_custom_sections
+from .packager.package import package
+from .packager.signature import METADATA_SECTION, Metadata, TensorSpec
+from .verifier import DEFAULT_ATOL, DEFAULT_RTOL, VerifyReport
+from .verifier import verify as verify_module
+
+__all__ = ["EXIT_CODES", "cli", "main"]
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # verification failed, or the module answered with an error
+EXIT_USAGE = 2  # click's own code for usage errors
+EXIT_CONVERT = 3
+EXIT_PACKAGE = 4
+EXIT_RUNTIME = 5
+
+# First match wins: subclasses before their bases.
+EXIT_CODES: tuple[tuple[type[WasmExportError], int], ...] = (
+    (VerifyError, EXIT_FAILED),
+    (ConvertError, EXIT_CONVERT),  # UnsupportedOpError and AdapterNotFoundError too
+    (PackageError, EXIT_PACKAGE),
+    (RuntimeABIError, EXIT_RUNTIME),
+)
+
+SAMPLE_SEED = 0  # random samples are reproducible
+SYMBOLIC_DIM_SIZE = 1  # the size a symbolic dim gets in a random sample
+_LOGGER_ROOT = "wasmexport"
+
+
+# --------------------------------------------------------------------------- plumbing
+
+
+@dataclass
+class _State:
+    """Per-invocation settings shared by the group and its commands."""
+
+    verbosity: int = 0  # -v adds one, -q takes one away
+    handler: logging.Handler | None = None
+
+    @property
+    def level(self) -> int:
+        if self.verbosity < 0:
+            return logging.ERROR
+        return (logging.WARNING, logging.INFO, logging.DEBUG)[min(self.verbosity, 2)]
+
+    def apply(self) -> None:
+        """Set the log level, and name the logger in each line when debugging."""
+        logging.getLogger(_LOGGER_ROOT).setLevel(self.level)
+        if self.handler is not None:
+            debug = self.level <= logging.DEBUG
+            fmt = "%(levelname)s %(name)s: %(message)s" if debug else "%(message)s"
+            self.handler.setFormatter(logging.Formatter(fmt))
+
+
+def _louder(ctx: click.Context, _param: click.Parameter, value: int) -> None:
+    if value:
+        state = ctx.ensure_object(_State)
+        state.verbosity += value
+        state.apply()
+
+
+def _quieter(ctx: click.Context, _param: click.Parameter, value: int) -> None:
+    if value:
+        state = ctx.ensure_object(_State)
+        state.verbosity -= value
+        state.apply()
+
+
+def _verbosity_options(f):
+    """-v/-q, accepted before and after the command name alike."""
+    f = click.option(
+        "-q",
+        "--quiet",
+        count=True,
+        expose_value=False,
+        callback=_quieter,
+        help="Less output: log errors only, no report tables.",
+    )(f)
+    f = click.option(
+        "-v",
+        "--verbose",
+        count=True,
+        expose_value=False,
+        callback=_louder,
+        help="More log output: -v info, -vv debug and tracebacks.",
+    )(f)
+    return f
+
+
+def _install_log_handler(ctx: click.Context) -> None:
+    """Log to the current stderr for this invocation; undo it when the command ends."""
+    state = ctx.ensure_object(_State)
+    log = logging.getLogger(_LOGGER_ROOT)
+    previous_level = log.level
+    state.handler = logging.StreamHandler(sys.stderr)
+    log.addHandler(state.handler)
+    state.apply()
+
+    def restore() -> None:
+        log.removeHandler(state.handler)
+        log.setLevel(previous_level)
+
+    ctx.call_on_close(restore)
+
+
+def _quiet(ctx: click.Context) -> bool:
+    state = ctx.find_object(_State)
+    return state is not None and state.verbosity < 0
+
+
+def _exit_code(error: WasmExportError) -> int | None:
+    return next((code for cls, code in EXIT_CODES if isinstance(error, cls)), None)
+
+
+class _Group(click.Group):
+    """A group that suggests commands and maps wasmexport errors to exit codes."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        name = args[0] if args else ""
+        if args and self.get_command(ctx, name) is None and not name.startswith("-"):
+            close = difflib.get_close_matches(name, self.list_commands(ctx), n=1, cutoff=0.5)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            known = ", ".join(self.list_commands(ctx))
+            raise click.UsageError(f"No such command {name!r}.{hint} Commands: {known}.", ctx)
+        return super().resolve_command(ctx, args)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except WasmExportError as e:
+            code = _exit_code(e)
+            if code is None:
+                raise
+            _print_error(ctx, str(e))
+            raise click.exceptions.Exit(code) from e
+
+
+def _print_error(ctx: click.Context, message: str) -> None:
+    state = ctx.find_object(_State)
+    if state is not None and state.verbosity >= 2 and sys.exc_info()[0] is not None:
+        click.echo(traceback.format_exc().rstrip(), err=True)
+    click.echo(f"error: {message}", err=True)
+
+
+# ------------------------------------------------------------------------ the group
+
+_CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+_EPILOG = """\b
+Exit codes:
+  0  success
+  1  verification failed, or the module answered with an error response
+  2  usage error (bad option, missing file, mistyped command)
+  3  the ONNX model cannot be converted (unsupported op, invalid model, bad sample)
+  4  the model cannot be packaged
+  5  the module cannot be read or loaded, or breaks the ABI
+
+-v and -q may also follow the command name.
+"""
+
+
+@click.group(cls=_Group, epilog=_EPILOG, context_settings=_CONTEXT_SETTINGS)
+@_verbosity_options
+@click.version_option(__version__, "-V", "--version", prog_name="wasmexport")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Turn trained models into one self-contained WASI module, run it and check it.
+
+    \b
+    Examples:
+      wasmexport export model.onnx -o model.wasm
+      wasmexport run model.wasm request.json
+      echo '{"input": [[1, 2, 3, 4]]}' | wasmexport run model.wasm
+      wasmexport run model.wasm --input x.npy --output y.npz
+      wasmexport verify model.wasm model.onnx --sample x.npy
+      wasmexport inspect model.wasm --json
+    """
+    _install_log_handler(ctx)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The console script: run the CLI and return its exit code."""
+    try:
+        cli.main(args=argv, prog_name="wasmexport")
+    except SystemExit as e:
+        if e.code is None or isinstance(e.code, int):
+            return e.code or 0
+        click.echo(e.code, err=True)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- sample inputs
+
+
+def _input_specs(onnx_model: onnx.ModelProto):
+    """The graph inputs as TensorSpecs; None for one whose type cannot be described."""
+    initializers = {t.name for t in onnx_model.graph.initializer}
+    specs = []
+    for value in onnx_model.graph.input:
+        if value.name in initializers:
+            continue
+        try:
+            specs.append(TensorSpec.from_value_info(value))
+        except (KeyError, TypeError, ValueError):
+            specs.append(None)
+    return specs
+
+
+def _random_sample(specs) -> tuple[list[np.ndarray] | None, str]:
+    """A random sample for the inputs: normal floats, zeros otherwise; symbolic dims -> 1.
+
+    Returns:
+        ``(arrays, why_not)``: the arrays, or None and the reason none can be made.
+    """
+    rng = np.random.default_rng(SAMPLE_SEED)
+    arrays = []
+    for i, spec in enumerate(specs):
+        if spec is None:
+            return None, f"graph input {i} is not a tensor of a known dtype"
+        if spec.shape is None:
+            return None, f"input {spec.name!r} has no declared shape"
+        if spec.dtype == "string":
+            return None, f"input {spec.name!r} is a string tensor"
+        symbolic = [d for d in spec.shape if not isinstance(d, int)]
+        shape = tuple(d if isinstance(d, int) else SYMBOLIC_DIM_SIZE for d in spec.shape)
+        dtype = np.dtype(spec.dtype)
+        if dtype.kind == "f":
+            array = rng.standard_normal(shape).astype(dtype)
+        else:
+            array = np.zeros(shape, dtype)
+        if symbolic:
+            logger.info(
+                "no --sample: input %r %s gets shape %s (symbolic dims %s set to %d)",
+                spec.name,
+                spec.shape_str(),
+                shape,
+                ", ".join("?" if d is None else repr(d) for d in symbolic),
+                SYMBOLIC_DIM_SIZE,
+            )
+        else:
+            logger.info("no --sample: input %r gets a random %s %s", spec.name, dtype, shape)
+        arrays.append(array)
+    return arrays, ""
+
+
+def _load_sample(path: Path, specs, option: str = "--sample") -> list[np.ndarray]:
+    """Read a .npy (one input) or .npz (by input name, or arr_0.. in order) sample file.
+
+    Arrays are cast to the declared dtypes when numpy can do so within the same kind
+    (float64 -> float32); anything else is a usage error.
+    """
+    names = [s.name if s is not None else f"input {i}" for i, s in enumerate(specs)]
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise click.BadParameter(f"cannot read {path}: {e}", param_hint=option) from e
+
+    if isinstance(loaded, np.ndarray):
+        if len(specs) != 1:
+            raise click.BadParameter(
+                f"{path} holds one array, but the model takes {len(specs)} inputs "
+                f"({', '.join(names)}); save them by name: np.savez(path, name=array, ...)",
+                param_hint=option,
+            )
+        arrays = [loaded]
+    else:
+        with loaded:
+            arrays = _bind_npz(path, dict(loaded.items()), names, option)
+    return [_cast(a, s, path, option) for a, s in zip(arrays, specs, strict=True)]
+
+
+def _bind_npz(path: Path, found: dict, names: list[str], option: str) -> list[np.ndarray]:
+    """Order the arrays of an .npz by input name, or by position for arr_0, arr_1, ..."""
+    if set(found) == set(names):
+        return [found[n] for n in names]
+    if list(found) == [f"arr_{i}" for i in range(len(names))]:
+        return [found[f"arr_{i}"] for i in range(len(names))]
+    unknown = [k for k in found if k not in names]
+    missing = [n for n in names if n not in found]
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, missing, n=1)
+        if close:
+            hints.append(f"{key!r} -> {close[0]!r}?")
+    hint = f" (did you mean {', '.join(hints)})" if hints else ""
+    raise click.BadParameter(
+        f"{path} has arrays {sorted(found)}, but the model takes {names}: unknown "
+        f"{unknown or 'none'}, missing {missing or 'none'}{hint}",
+        param_hint=option,
+    )
+
+
+def _cast(array: np.ndarray, spec, path: Path, option: str) -> np.ndarray:
+    if spec is None or spec.dtype == "string":
+        return array
+    want = np.dtype(spec.dtype)
+    if array.dtype == want:
+        return array
+    if not np.can_cast(array.dtype, want, casting="same_kind"):
+        raise click.BadParameter(
+            f"{path}: input {spec.name!r} is {array.dtype}, the model takes {want}",
+            param_hint=option,
+        )
+    logger.info("input %r: cast %s to %s", spec.name, array.dtype, want)
+    return array.astype(want)
+
+
+# ------------------------------------------------------------------------- modules
+
+
+def _read_metadata(path: Path):
+    """The metadata of a packaged module, without instantiating it.
+
+    Raises:
+        RuntimeABIError: the file is not a wasm module or has no readable metadata.
+    """
+    data = path.read_bytes()
+    try:
+        sections = read_custom_sections(data)
+    except PackageError as e:
+        raise RuntimeABIError(f"cannot read {path}: {e}") from e
+    if METADATA_SECTION not in sections:
+        raise RuntimeABIError(
+            f"{path} has no 'wasmexport' metadata section: it was not packaged by wasmexport "
+            "(or the section was stripped)"
+        )
+    try:
+        metadata = Metadata.from_bytes(sections[METADATA_SECTION])
+    except (ValueError, KeyError, TypeError) as e:
+        raise RuntimeABIError(f"{path}: unreadable 'wasmexport' metadata section: {e}") from e
+    return data, metadata
+
+
+def _open_module(path: Path):
+    """Instantiate a packaged module; any failure to do so is a RuntimeABIError."""
+    _read_metadata(path)  # a clear error for files that are not packaged modules
+    try:
+        return WasmModel(path)
+    except RuntimeABIError as e:
+        raise RuntimeABIError(f"cannot load {path}: {e}") from e
+    except (PackageError, wasmtime.WasmtimeError, KeyError) as e:
+        raise RuntimeABIError(f"cannot load {path}: {_first_line(e)}") from e
+
+
+def _strict_json(value):
+    """Nested lists with NaN and infinities spelt as the runtime spells them."""
+    if isinstance(value, list):
+        return [_strict_json(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _format_ops(ops: dict[str, int]) -> str:
+    return ", ".join(f"{op} x{n}" for op, n in ops.items()) or "no ops"
+
+
+def _verdict(report: VerifyReport | None) -> str:
+    if report is None:
+        return "not verified"
+    batches = sorted({c.batch for c in report.comparisons if c.batch is not None})
+    where = f"batch {', '.join(map(str, batches))}; " if batches else ""
+    state = "verified" if report.passed else "FAILED verification"
+    return f"{state} ({where}max abs err {report.max_abs_err:.3g})"
+
+
+# ---------------------------------------------------------------------------- export
+
+_PATH_IN = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+def _check_options(f):
+    """--sample, --rtol and --atol, shared by export and verify."""
+    f = click.option(
+        "--atol",
+        type=float,
+        default=DEFAULT_ATOL,
+        show_default=True,
+        help="Absolute tolerance.",
+    )(f)
+    f = click.option(
+        "--rtol",
+        type=float,
+        default=DEFAULT_RTOL,
+        show_default=True,
+        help="Relative tolerance: |got - expected| <= atol + rtol * |expected|.",
+    )(f)
+    f = click.option(
+        "--sample",
+        type=_PATH_IN,
+        metavar="FILE.npy|.npz",
+        help="Sample inputs: .npy for one input, .npz by input name. "
+        "Default: random (seed 0), symbolic dims set to 1.",
+    )(f)
+    return f
+
+
+@cli.command("export")
+@click.argument("model", metavar="MODEL.onnx", type=_PATH_IN)
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the module [default: MODEL.wasm].",
+)
+@click.option(
+    "--verify/--no-verify",
+    default=True,
+    show_default=True,
+    help="Check the module against onnxruntime on the sample.",
+)
+@_check_options
+@_verbosity_options
+@click.pass_context
+def export_command(
+    ctx,
+    model: Path,
+    out: Path | None,
+    verify: bool,
+    sample: Path | None,
+    rtol: float,
+    atol: float,
+) -> None:
+    """Package an ONNX model into one self-contained .wasm module, and verify it.
+
+    The module is checked against onnxruntime on the sample (a second batch size too
+    when the batch is dynamic). Without --sample, a random sample is made from the
+    input shapes (seed 0; symbolic dims set to 1).
+
+    \b
+    Examples:
+      wasmexport export mlp.onnx -o mlp.wasm
+      wasmexport export mlp.onnx -o mlp.wasm --sample x.npy --atol 1e-5
+      wasmexport export big.onnx -o big.wasm --no-verify
+    """
+    out = out or model.with_suffix(".wasm")
+    if out.resolve() == model.resolve():
+        raise click.BadParameter("the output would overwrite the ONNX model", param_hint="-o")
+
+    # step 1: the sample, from the file or the graph's input signature
+    specs = _input_specs(_load_onnx(model, load_external_data=False))
+    if sample is not None:
+        arrays = _load_sample(sample, specs)
+    else:
+        arrays, why_not = _random_sample(specs)
+        if arrays is None and verify:
+            logger.warning(
+                "cannot make a random sample (%s): packaging without "
+                "verification; pass --sample to verify",
+                why_not,
+            )
+
+    # step 2: package (and verify) through the public API
+    if arrays is not None:
+        try:
+            result = export_wasm(
+                str(model), arrays, out, framework="onnx", verify=verify, rtol=rtol, atol=atol
+            )
+        except VerifyError as e:
+            if e.report is not None:
+                click.echo(e.report)
+            _print_error(
+                ctx,
+                f"{out} was written but does not match {model}: "
+                f"{_verdict(e.report)}; see the report above",
+            )
+            ctx.exit(EXIT_FAILED)
+        size, metadata, report = result.wasm_bytes, result.metadata, result.report
+    else:
+        size, metadata = _package_unverified(model, out)
+        report = None
+
+    # step 3: one summary line, then the report
+    nodes = sum(metadata.ops.values())
+    click.echo(
+        f"{out}: {size:,} bytes, {nodes} nodes ({_format_ops(metadata.ops)}), "
+        f"{_verdict(report)}"
+    )
+    if report is not None and not _quiet(ctx):
+        click.echo(report)
+
+
+def _load_onnx(path: Path, *, load_external_data: bool = True) -> onnx.ModelProto:
+    try:
+        return onnx.load(str(path), load_external_data=load_external_data)
+    except Exception as e:  # DecodeError, OSError, ...: not an ONNX file
+        raise ConvertError(f"onnx: cannot load {str(path)!r}: {_first_line(e)}") from e
+
+
+def _package_unverified(model: Path, out: Path):
+    """Package without a sample: the same checks as the onnx adapter, no verification."""
+    onnx_model = finalize_onnx_model(_load_onnx(model), framework="onnx")
+    packaged = package(onnx_model, framework="onnx")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(packaged.wasm)
+    logger.info("wrote %s (%d bytes)", out, len(packaged.wasm))
+    return len(packaged.wasm), packaged.metadata
+
+
+# ------------------------------------------------------------------------------- run
+
+
+@cli.command("run")
+@click.argument("module", metavar="MODEL.wasm", type=_PATH_IN)
+@click.argument("request", metavar="[REQUEST.json|-]", type=click.File("rb"), default="-")
+@click.option(
+    "--input",
+    "input_file",
+    type=_PATH_IN,
+    metavar="X.npy|.npz",
+    help="Build the request from arrays: .npy for one input, .npz by input name.",
+)
+@click.option(
+    "--output",
+    "output_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="OUT.npz",
+    help="With --input: save the outputs by name instead of printing them.",
+)
+@_verbosity_options
+@click.pass_context
+def run_command(
+    ctx, module: Path, request, input_file: Path | None, output_file: Path | None
+) -> None:
+    """Send one request through the module's ABI and print the response.
+
+    REQUEST.json is the ABI's JSON request (read from stdin when it is '-' or left
+    out); the response JSON goes to stdout as the module wrote it. With --input, the
+    request is built from numpy arrays and the outputs are printed as a JSON object by
+    output name (or saved with --output). Exit 1 when the module answers with an error.
+
+    \b
+    Examples:
+      wasmexport run mlp.wasm request.json
+      echo '{"input": [[0.5, 1, 2, 3]]}' | wasmexport run mlp.wasm
+      wasmexport run mlp.wasm --input x.npy
+      wasmexport run two.wasm --input inputs.npz --output outputs.npz
+    """
+    from_stdin = ctx.get_parameter_source("request") is ParameterSource.DEFAULT
+    if not from_stdin and input_file is not None:
+        raise click.UsageError("give either REQUEST.json or --input, not both", ctx)
+    if output_file is not None and input_file is None:
+        raise click.UsageError(
+            "--output needs --input (a request's answer goes to stdout)", ctx
+        )
+    if from_stdin and input_file is None and request.isatty():
+        raise click.UsageError("give REQUEST.json, '-' to read stdin, or --input", ctx)
+
+    with _open_module(module) as wasm_model:
+        if input_file is None:
+            _run_request(ctx, wasm_model, request.read())
+        else:
+            _run_arrays(ctx, wasm_model, input_file, output_file)
+
+
+def _run_request(ctx: click.Context, wasm_model, text: bytes) -> None:
+    rc, response = wasm_model.request(text)
+    click.echo(response)
+    if rc != 0:
+        try:
+            message = json.loads(response).get("error", response)
+        except (ValueError, AttributeError):
+            message = response
+        _print_error(ctx, f"the module answered with an error: {message}")
+        ctx.exit(EXIT_FAILED)
+
+
+def _run_arrays(ctx: click.Context, wasm_model, input_file: Path, output_file: Path | None):
+    arrays = _load_sample(input_file, wasm_model.inputs, option="--input")
+    try:
+        outputs = wasm_model.run(arrays)
+    except RuntimeABIError as e:
+        _print_error(ctx, f"the module answered with an error: {e}")
+        ctx.exit(EXIT_FAILED)
+    outputs = outputs if isinstance(outputs, list) else [outputs]
+    named = {
+        spec.name: np.asarray(y) for spec, y in zip(wasm_model.outputs, outputs, strict=True)
+    }
+    if output_file is not None:
+        with open(output_file, "wb") as f:
+            np.savez(f, **named)
+        logger.info("wrote %s (%s)", output_file, ", ".join(named))
+        return
+    click.echo(json.dumps({name: _strict_json(y.tolist()) for name, y in named.items()}))
+
+
+# ---------------------------------------------------------------------------- verify
+
+
+@cli.command("verify")
+@click.argument("module", metavar="MODEL.wasm", type=_PATH_IN)
+@click.argument("onnx_file", metavar="MODEL.onnx", type=_PATH_IN)
+@_check_options
+@_verbosity_options
+@click.pass_context
+def verify_command(
+    ctx, module: Path, onnx_file: Path, sample: Path | None, rtol: float, atol: float
+) -> None:
+    """Check a packaged module against an ONNX model; exit 1 when they disagree.
+
+    Runs the sample through onnxruntime and the module (a second batch size too when
+    the batch is dynamic) and prints the per-output errors. Without --sample, a random
+    sample is made from the module's input shapes (seed 0; symbolic dims set to 1).
+
+    \b
+    Examples:
+      wasmexport verify mlp.wasm mlp.onnx
+      wasmexport verify mlp.wasm mlp.onnx --sample x.npy --rtol 1e-3
+    """
+    onnx_model = _load_onnx(onnx_file)
+    with _open_module(module) as wasm_model:
+        # step 1: the same signature, or there is nothing to compare
+        mismatch = _signature_mismatch(wasm_model, onnx_model)
+        if mismatch:
+            _print_error(ctx, f"{module} and {onnx_file} differ in signature: {mismatch}")
+            ctx.exit(EXIT_FAILED)
+
+        # step 2: the sample
+        if sample is not None:
+            arrays = _load_sample(sample, wasm_model.inputs)
+        else:
+            arrays, why_not = _random_sample(wasm_model.inputs)
+            if arrays is None:
+                raise click.UsageError(
+                    f"cannot make a random sample ({why_not}); pass --sample FILE.npz", ctx
+                )
+
+        # step 3: compare
+        report = verify_module(
+            wasm_model, onnx_model, arrays, rtol=rtol, atol=atol, raise_on_failure=False
+        )
+    click.echo(f"{module} vs {onnx_file}: {_verdict(report)}")
+    if not _quiet(ctx):
+        click.echo(report)
+    if not report.passed:
+        _print_error(ctx, f"{module} does not match {onnx_file}: {_verdict(report)}")
+        ctx.exit(EXIT_FAILED)
+
+
+def _signature_mismatch(wasm_model, onnx_model: onnx.ModelProto) -> str:
+    """What differs between the module's and the ONNX graph's input/output names and dtypes."""
+    ours = (
+        [(s.name, s.dtype) for s in wasm_model.inputs],
+        [(s.name, s.dtype) for s in wasm_model.outputs],
+    )
+    try:
+        theirs = (
+            [(s.name, s.dtype) for s in _input_specs(onnx_model)],
+            [
+                (s.name, s.dtype)
+                for s in map(TensorSpec.from_value_info, onnx_model.graph.output)
+            ],
+        )
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return "the ONNX graph has inputs or outputs that are not tensors"
+    for what, a, b in zip(("inputs", "outputs"), ours, theirs, strict=True):
+        if a != b:
+            return f"{what} {_pairs(a)} in the module, {_pairs(b)} in the ONNX model"
+    return ""
+
+
+def _pairs(pairs: list[tuple[str, str]]) -> str:
+    return "(" + ", ".join(f"{n}: {d}" for n, d in pairs) + ")"
+
+
+# --------------------------------------------------------------------------- inspect
+
+
+@cli.command("inspect")
+@click.argument("module", metavar="MODEL.wasm", type=_PATH_IN)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
+@_verbosity_options
+def inspect_command(module: Path, as_json: bool) -> None:
+    """Show what a packaged module computes and what it is made of.
+
+    Inputs and outputs (name, dtype, shape with symbolic dims), ops with their counts,
+    opsets, the framework it came from, the producer and its version, and sizes: the
+    whole module, the plan (weights included) and the runtime, with the plan's sha256.
+    Reads the module's metadata section only; nothing is run.
+
+    \b
+    Examples:
+      wasmexport inspect mlp.wasm
+      wasmexport inspect mlp.wasm --json | jq .inputs
+    """
+    data, metadata = _read_metadata(module)
+    info = _describe(module, data, metadata)
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    for line in _describe_text(info):
+        click.echo(line)
+
+
+def _describe(path: Path, data: bytes, metadata) -> dict:
+    def tensors(specs) -> list[dict]:
+        return [
+            {
+                "name": s.name,
+                "dtype": s.dtype,
+                "shape": None if s.shape is None else list(s.shape),
+            }
+            for s in specs
+        ]
+
+    return {
+        "path": str(path),
+        "inputs": tensors(metadata.inputs),
+        "outputs": tensors(metadata.outputs),
+        "ops": dict(metadata.ops),
+        "nodes": sum(metadata.ops.values()),
+        "opsets": dict(metadata.opsets),
+        "framework": metadata.framework,
+        "producer": metadata.producer,
+        "producer_version": metadata.producer_version,
+        "metadata_format": metadata.format,
+        "sizes": {
+            "total": len(data),
+            "plan": metadata.plan_bytes,
+            "runtime": len(data) - metadata.plan_bytes,
+        },
+        "plan_sha256": metadata.plan_sha256,
+        "module_sha256": hashlib.sha256(data).hexdigest(),
+    }
+
+
+def _describe_text(info: dict) -> list[str]:
+    def tensor(t: dict) -> str:
+        if t["shape"] is None:
+            return f"{t['name']}: {t['dtype']} (any shape)"
+        dims = ", ".join("?" if d is None else str(d) for d in t["shape"])
+        return f"{t['name']}: {t['dtype']} ({dims})"
+
+    sizes = info["sizes"]
+    rows = [
+        ("inputs", ", ".join(map(tensor, info["inputs"])) or "none"),
+        ("outputs", ", ".join(map(tensor, info["outputs"])) or "none"),
+        ("ops", f"{info['nodes']} nodes: {_format_ops(info['ops'])}"),
+        ("opsets", ", ".join(f"{d} {v}" for d, v in info["opsets"].items()) or "none"),
+        ("framework", info["framework"]),
+        ("producer", f"{info['producer']} {info['producer_version']}".strip()),
+        (
+            "size",
+            f"{sizes['total']:,} bytes (plan {sizes['plan']:,}, runtime {sizes['runtime']:,})",
+        ),
+        ("plan sha256", info["plan_sha256"]),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return [info["path"], *(f"  {k.ljust(width)}  {v}" for k, v in rows)]
