@@ -99,6 +99,7 @@ typedef Status (*OpPrepare)(const Model *m, Node *n, Err *err);
     OP(GlobalAveragePool, op_pool, prep_pool, 1, 1, 1, 1) /* mean / plane */  \
     OP(GlobalLpPool, op_pool, prep_pool, 1, 1, 1, 1) /* Lp norm per plane */ \
     OP(MaxUnpool, op_max_unpool, prep_pool, 2, 3, 1, 1) /* y.flat[i] = x */  \
+    OP(MaxRoiPool, op_max_roi_pool, NULL, 2, 2, 1, 1) /* max per roi bin */ \
     /* transposed and 3-D convolution (ops_convt.c) */                      \
     OP(ConvTranspose, op_conv_transpose, prep_conv_transpose, 2, 3, 1, 1)     \
                       /* gradient of Conv: scatter x through w, + b */ \

@@ -14,6 +14,7 @@
 
 /* ---- shared helpers --------------------------------------------------- */
 
+/* See ops.h: an odometer over dims, copying runs of the last axis. */
 Status ix_strided_copy(const void *x, int size, Tensor *y,
                        const int64_t *src_strides, int32_t ndim,
                        const int64_t *dims)
@@ -808,6 +809,11 @@ static int slice_cmp(const Tensor *t, int64_t a, int64_t b, int64_t len,
         for (int64_t i = 0; i < inner; i++) {
             double x = elem_get(t, (o * count + a) * inner + i);
             double y = elem_get(t, (o * count + b) * inner + i);
+            /* NaN equals NaN and sorts after every number, as in numpy */
+            if (isnan(x) || isnan(y)) {
+                if (isnan(x) && isnan(y)) continue;
+                return isnan(x) ? 1 : -1;
+            }
             if (x < y) return -1;
             if (x > y) return 1;
         }
