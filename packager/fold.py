@@ -15,7 +15,7 @@ import onnx
 from onnx import numpy_helper
 from onnx.reference import ReferenceEvaluator
 
-__all__ = ["MAX_FOLDED_ELEMENTS", "fold_constants"]
+__all__ = ["MAX_FOLDED_ELEMENTS", "fold_constants", "subgraph_reads"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def _static_shape(type_proto: onnx.TypeProto) -> list[int] | None:
     return [d.dim_value for d in t.shape.dim]
 
 
-def _subgraph_reads(node: onnx.NodeProto) -> set[str]:
+def subgraph_reads(node: onnx.NodeProto) -> set[str]:
     """Names read by the nodes and outputs of node's subgraphs, at any depth."""
     names: set[str] = set()
     for attr in node.attribute:
@@ -41,7 +41,7 @@ def _subgraph_reads(node: onnx.NodeProto) -> set[str]:
             names.update(o.name for o in graph.output)
             for inner in graph.node:
                 names.update(inner.input)
-                names |= _subgraph_reads(inner)
+                names |= subgraph_reads(inner)
     return names
 
 
@@ -109,7 +109,7 @@ def fold_constants(model: onnx.ModelProto) -> onnx.ModelProto:
     # initializers that only fed folded nodes are dead weight in the plan
     used = {name for node in kept for name in node.input} | graph_outputs
     # bodies of If, Loop and Scan read outer values by name, not as node inputs
-    used |= {name for node in kept for name in _subgraph_reads(node)}
+    used |= {name for node in kept for name in subgraph_reads(node)}
     live = [t for t in out.graph.initializer if t.name in used]
     del out.graph.initializer[:]
     out.graph.initializer.extend(live)

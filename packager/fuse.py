@@ -20,6 +20,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from .fold import subgraph_reads
+
 __all__ = ["fuse"]
 
 logger = logging.getLogger(__name__)
@@ -40,6 +42,10 @@ def _readers(graph: onnx.GraphProto) -> dict[str, int]:
                 count[name] = count.get(name, 0) + 1
     for out in graph.output:
         count[out.name] = count.get(out.name, 0) + 1
+    # a body of If, Loop or Scan that reads a value by name is a reader too
+    for node in graph.node:
+        for name in subgraph_reads(node):
+            count[name] = count.get(name, 0) + 1
     return count
 
 
@@ -139,6 +145,7 @@ def fuse(model: onnx.ModelProto) -> onnx.ModelProto:
 
 def _drop_unused_initializers(graph: onnx.GraphProto) -> None:
     used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
+    used |= {name for n in graph.node for name in subgraph_reads(n)}  # outer-scope reads
     for i in reversed(range(len(graph.initializer))):
         if graph.initializer[i].name not in used:
             del graph.initializer[i]

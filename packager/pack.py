@@ -19,6 +19,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from .fold import subgraph_reads
+
 __all__ = ["GEMM_MR", "GEMM_NR", "pack_a", "pack_b", "pack_weights"]
 
 logger = logging.getLogger(__name__)
@@ -97,6 +99,7 @@ def pack_weights(model: onnx.ModelProto) -> onnx.ModelProto:
                      w.shape)  # fmt: skip
     graph.initializer.extend(new)
     used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
+    used |= {name for n in graph.node for name in subgraph_reads(n)}  # outer-scope reads
     for i in reversed(range(len(graph.initializer))):
         if graph.initializer[i].name not in used:
             del graph.initializer[i]
