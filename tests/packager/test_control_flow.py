@@ -103,6 +103,22 @@ def test_if_outer_values_and_branch_shapes(cond):
     assert_matches_onnxruntime(if_model(), [np.array(cond), randn(3)])
 
 
+def test_if_body_reads_a_value_fusion_would_remove():
+    """mm = x @ w feeds an Add (a fusable bias) in graph 0 and is also read by a branch:
+    the product must stay a value of its own, and w an initializer."""
+    then_g = graph([node("Relu", ["mm"], ["t"])], "then", [], [vi("t")])
+    else_g = graph([node("MatMul", ["x", "w"], ["e"])], "else", [], [vi("e")])
+    model = make_model(
+        [node("MatMul", ["x", "w"], ["mm"]), node("Add", ["mm", "b"], ["y"]),
+         node("If", ["c"], ["z"], then_branch=then_g, else_branch=else_g)],
+        [("c", BOOL, []), ("x", FLOAT, [2, 4])],
+        [("y", FLOAT, None), ("z", FLOAT, None)],
+        {"w": randn(4, 3), "b": randn(3)},
+    )  # fmt: skip
+    for cond in (True, False):
+        assert_matches_onnxruntime(model, [np.array(cond), randn(2, 4)])
+
+
 def test_if_returns_outer_value_constant_and_input_pass_through():
     then_g = graph([], "then", [], [vi("x"), vi("k")], {"k": np.float32([4, 5])})
     else_g = graph([node("Identity", ["x"], ["i"])], "else", [], [vi("i"), vi("w")])
