@@ -67,14 +67,20 @@ def source_files() -> list[str]:
 
 
 def supported_ops() -> list[dict[str, object]]:
-    """Read the op table (the OP_LIST X-macro of ops.h): op_type and input/output counts."""
+    """Read the op tables of ops.h: domain, op_type and input/output counts.
+
+    Rows of OP_LIST are written OP(...) (domain ai.onnx, ""); rows of ML_OP_LIST are
+    written ML(...) (domain "ai.onnx.ml").
+    """
     text = (SRC_DIR / "ops.h").read_text()
-    rows = re.findall(r"OP\((\w+),\s*\w+,\s*\w+,\s*(\w+),\s*(\w+),\s*(\w+),\s*(\w+)\)", text)
+    cols = r"\((\w+),\s*\w+,\s*\w+,\s*(\w+),\s*(\w+),\s*(\w+),\s*(\w+)\)"
+    rows = [("", *r) for r in re.findall(r"\bOP" + cols, text)]
+    rows += [("ai.onnx.ml", *r) for r in re.findall(r"\bML" + cols, text)]
     if not rows:
         raise RuntimeError("no OP(...) rows found in ops.h")
     return [
-        {"domain": "", "op_type": name, "inputs": [lo, hi], "outputs": [olo, ohi]}
-        for name, lo, hi, olo, ohi in rows
+        {"domain": domain, "op_type": name, "inputs": [lo, hi], "outputs": [olo, ohi]}
+        for domain, name, lo, hi, olo, ohi in rows
     ]
 
 

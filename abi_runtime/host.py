@@ -1,8 +1,19 @@
 """The Python host: run a packaged module through the ABI on wasmtime.
 
-with wasmexport.load("model.wasm") as module:
-    y = module.run(x)                     # numpy in, numpy out
-    rc, text = module.request('{"input": [[1, 2]]}')   # the raw ABI
+    with wasmexport.load("model.wasm") as module:
+        y = module.run(x)                     # numpy in, numpy out
+        rc, text = module.request('{"input": [[1, 2]]}')   # the raw ABI
+
+Values other than numeric tensors follow onnxruntime's Python API:
+
+- string tensors: numpy arrays of str (dtype object or a str dtype) in; numpy arrays of
+  dtype object holding str out;
+- a map input (DictVectorizer, CastMap): a dict, e.g. {"a": 1.0} or {3: 0.5};
+- a sequence-of-maps output (ZipMap): a list of dicts, one per row, with int keys for
+  int64 labels and str keys for string labels; a map output: one dict.
+
+Inputs that are strings or maps travel as JSON (the raw form carries only numbers); outputs
+always come back in the requested form, strings and maps as JSON inside it.
 """
 
 from __future__ import annotations
@@ -19,7 +30,13 @@ import wasmtime
 
 from ..errors import PackageError, RuntimeABIError
 from ..packager.embed import read_custom_sections
-from ..packager.signature import METADATA_SECTION, Metadata, TensorSpec, numpy_dtype
+from ..packager.signature import (
+    METADATA_SECTION,
+    Metadata,
+    TensorSpec,
+    is_map_type,
+    numpy_dtype,
+)
 
 __all__ = ["WasmModel", "load"]
 
@@ -116,16 +133,20 @@ class WasmModel:
         """
         arrays = self._bind(inputs)
         request: dict[str, object] = {}
+        # strings and maps have no raw bytes: such inputs go as JSON, outputs may stay raw
+        plain = [s.dtype != "string" and not is_map_type(s.dtype) for s in self.inputs]
+        raw_in = raw and all(plain)
         if raw:
-            request["type"] = "raw"
             request["output_type"] = "raw"
+        if raw_in:
+            request["type"] = "raw"
             request["input"] = [base64.b64encode(a.tobytes()).decode() for a in arrays]
             request["shapes"] = [list(a.shape) for a in arrays]
         else:
-            request["input"] = [a.tolist() for a in arrays]
+            request["input"] = [_json_value(a) for a in arrays]
         if len(arrays) == 1:
             request["input"] = request["input"][0]
-            if raw:
+            if raw_in:
                 request["shape"] = request.pop("shapes")[0]
         rc, text = self.request(json.dumps(request))
         response = json.loads(text)
@@ -137,7 +158,9 @@ class WasmModel:
     def _bind(self, inputs) -> list[np.ndarray]:
         """Order inputs by graph input and cast them to the declared dtypes."""
         specs = self.inputs
-        if isinstance(inputs, Mapping):
+        # a lone map input given as a dict is the value, not inputs by name
+        lone_map = len(specs) == 1 and is_map_type(specs[0].dtype)
+        if isinstance(inputs, Mapping) and not (lone_map and set(inputs) != {specs[0].name}):
             unknown = set(inputs) - {s.name for s in specs}
             if unknown:
                 raise KeyError(f"unknown inputs {sorted(unknown)}; the model takes "
@@ -158,6 +181,18 @@ class WasmModel:
             raise ValueError(f"the model takes {len(specs)} inputs, got {len(values)}")
         arrays = []
         for spec, value in zip(specs, values, strict=True):
+            if is_map_type(spec.dtype):
+                if not isinstance(value, Mapping):
+                    raise TypeError(f"input {spec.name!r}: expected a dict for {spec.dtype}, "
+                                    f"got {type(value).__name__}")  # fmt: skip
+                arrays.append(dict(value))
+                continue
+            if spec.dtype == "string":
+                a = np.asarray(value)
+                if a.dtype.kind not in "OUS":
+                    raise TypeError(f"input {spec.name!r}: expected strings, got {a.dtype}")
+                arrays.append(a.astype(object))
+                continue
             a = np.asarray(value)
             want = numpy_dtype(spec.dtype)
             if a.dtype != want:
@@ -170,20 +205,21 @@ class WasmModel:
             arrays.append(np.asarray(a, dtype=a.dtype.newbyteorder("<"), order="C"))
         return arrays
 
-    def _decode(self, response: dict, raw: bool) -> list[np.ndarray]:
+    def _decode(self, response: dict, raw: bool) -> list:
         out = response["output"]
         if len(self.outputs) == 1:
             out = [out]
         if not raw:
             return [
-                np.asarray(v, dtype=numpy_dtype(s.dtype))
-                for s, v in zip(self.outputs, out, strict=True)
+                _from_json(v, s.dtype, None) for s, v in zip(self.outputs, out, strict=True)
             ]
         shapes = [response["shape"]] if "shape" in response else response["shapes"]
         dtypes = response["dtype"] if "dtype" in response else response["dtypes"]
         dtypes = [dtypes] if isinstance(dtypes, str) else dtypes
         return [
-            np.frombuffer(base64.b64decode(b), dtype=np.dtype(d).newbyteorder("<"))
+            _from_json(b, d, shape)
+            if d == "string" or is_map_type(d)
+            else np.frombuffer(base64.b64decode(b), dtype=np.dtype(d).newbyteorder("<"))
             .reshape(shape)
             .astype(d)
             for b, shape, d in zip(out, shapes, dtypes, strict=True)
@@ -207,6 +243,58 @@ class WasmModel:
         ins = ", ".join(f"{s.name}: {s.dtype}{s.shape_str()}" for s in self.inputs)
         outs = ", ".join(f"{s.name}: {s.dtype}{s.shape_str()}" for s in self.outputs)
         return f"<WasmModel ({ins}) -> ({outs})>"
+
+
+def _json_value(a) -> object:
+    """An input as its JSON request form: nested lists, or an object for a map."""
+    if isinstance(a, dict):
+        return {str(k): (v.item() if isinstance(v, np.generic) else v) for k, v in a.items()}
+    if a.dtype == object:
+        return np.vectorize(_text, otypes=[object])(a).tolist() if a.size else a.tolist()
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        # strict JSON has no NaN or Infinity: the runtime reads them as strings
+        return np.vectorize(_number, otypes=[object])(a.astype(np.float64)).tolist()
+    return a.tolist()
+
+
+def _number(v: float) -> float | str:
+    """A float as JSON accepts it; non-finite values by name ("NaN", "-Infinity")."""
+    if np.isnan(v):
+        return "NaN"
+    if np.isinf(v):
+        return "Infinity" if v > 0 else "-Infinity"
+    return float(v)
+
+
+def _text(x: object) -> str:
+    return x.decode("utf-8") if isinstance(x, bytes) else str(x)
+
+
+def _map_keys(d: dict, type_name: str) -> dict:
+    """A map from its JSON object: int keys for int64 maps, keys in ascending order (as
+    onnxruntime's maps iterate: by value for ints, by UTF-8 bytes for strings)."""
+    key, value = type_name.split("(")[-1].rstrip(")").split(",")
+    if value in ("float32", "float64"):
+        # Python floats of the value's precision, as onnxruntime returns them
+        d = {k: float(np.dtype(value).type(v)) for k, v in d.items()}
+    if key == "int64":
+        return dict(sorted((int(k), v) for k, v in d.items()))
+    return dict(sorted(d.items(), key=lambda kv: kv[0].encode("utf-8")))
+
+
+def _from_json(v: object, type_name: str, shape) -> object:
+    """An output from its JSON form: arrays, dicts (maps) or lists of dicts."""
+    if type_name.startswith("seq(map("):
+        return [_map_keys(d, type_name) for d in v]
+    if type_name.startswith("map("):
+        return _map_keys(v, type_name)
+    a = np.asarray(v, dtype=numpy_dtype(type_name))
+    if shape is not None and a.dtype == object:
+        # nested lists of strings: keep the exact shape (empty dims included)
+        out = np.empty(tuple(shape), dtype=object)
+        out.reshape(-1)[:] = a.reshape(-1) if a.size else []
+        return out
+    return a
 
 
 def load(path: str | os.PathLike | bytes) -> WasmModel:

@@ -4,8 +4,9 @@
     exported = to_onnx(torch_model, sample)          # adapter picked by detect()
     exported.onnx_model                              # onnx.ModelProto, weights inline
 
-Built-in adapters: ``torch`` (dynamo, or ``exporter="legacy"``) and ``onnx`` (a ModelProto
-or a .onnx path). Third-party adapters register through the ``wasmexport.adapters``
+Built-in adapters: ``torch`` (dynamo, or ``exporter="legacy"``), ``tensorflow`` (Keras
+models, tf.functions and SavedModels, through tf2onnx) and ``onnx`` (a ModelProto or a
+.onnx path). Third-party adapters register through the ``wasmexport.adapters``
 entry-point group; see `wasmexport.exporters.registry`. Importing this package imports no
 framework.
 """

@@ -4,8 +4,9 @@ An adapter turns one framework's model plus sample inputs into an `ExportedModel
 are registered by name with a `detect` predicate; `to_onnx` picks one by explicit name
 (``framework="torch"``) or by asking each adapter's `detect`, in registration order.
 
-Built-in adapters (``onnx``, ``torch``) are registered in one place, `_register_builtins`;
-each imports its framework lazily, so importing ``wasmexport.exporters`` imports no framework.
+Built-in adapters (``onnx``, ``torch``, ``tensorflow``) are registered in one place,
+`_register_builtins`; each imports its framework lazily, so importing ``wasmexport.exporters``
+imports no framework.
 
 Third-party adapters
 --------------------
@@ -72,6 +73,7 @@ ENTRY_POINT_GROUP = "wasmexport.adapters"
 _BUILTINS = (
     ("onnx", ".onnx", "is_onnx_model", "OnnxAdapter"),
     ("torch", ".torch", "is_torch_module", "TorchAdapter"),
+    ("tensorflow", ".tensorflow", "is_tensorflow_model", "TensorflowAdapter"),
 )
 
 

@@ -15,7 +15,9 @@ import onnx
 from onnx import numpy_helper
 from onnx.reference import ReferenceEvaluator
 
-__all__ = ["MAX_FOLDED_ELEMENTS", "fold_constants", "subgraph_reads"]
+from .graph_walk import drop_unused_initializers
+
+__all__ = ["MAX_FOLDED_ELEMENTS", "fold_constants"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,18 +33,6 @@ def _static_shape(type_proto: onnx.TypeProto) -> list[int] | None:
     if not t.HasField("shape") or not all(d.HasField("dim_value") for d in t.shape.dim):
         return None
     return [d.dim_value for d in t.shape.dim]
-
-
-def subgraph_reads(node: onnx.NodeProto) -> set[str]:
-    """Names read by the nodes and outputs of node's subgraphs, at any depth."""
-    names: set[str] = set()
-    for attr in node.attribute:
-        for graph in (attr.g,) if attr.type == onnx.AttributeProto.GRAPH else attr.graphs:
-            names.update(o.name for o in graph.output)
-            for inner in graph.node:
-                names.update(inner.input)
-                names |= subgraph_reads(inner)
-    return names
 
 
 def _evaluate(node: onnx.NodeProto, inputs: dict[str, np.ndarray], opsets) -> list[np.ndarray]:
@@ -107,12 +97,7 @@ def fold_constants(model: onnx.ModelProto) -> onnx.ModelProto:
     out.graph.value_info.extend(keep_vi)
     out.graph.initializer.extend(numpy_helper.from_array(v, n) for n, v in folded.items())
     # initializers that only fed folded nodes are dead weight in the plan
-    used = {name for node in kept for name in node.input} | graph_outputs
-    # bodies of If, Loop and Scan read outer values by name, not as node inputs
-    used |= {name for node in kept for name in subgraph_reads(node)}
-    live = [t for t in out.graph.initializer if t.name in used]
-    del out.graph.initializer[:]
-    out.graph.initializer.extend(live)
+    drop_unused_initializers(out.graph)
     if folded:
         logger.info("folded %d constant values", len(folded))
     return out

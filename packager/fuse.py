@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from .fold import subgraph_reads
+from .graph_walk import drop_unused_initializers, names_read, subgraphs
 
 __all__ = ["fuse"]
 
@@ -44,8 +44,9 @@ def _readers(graph: onnx.GraphProto) -> dict[str, int]:
         count[out.name] = count.get(out.name, 0) + 1
     # a body of If, Loop or Scan that reads a value by name is a reader too
     for node in graph.node:
-        for name in subgraph_reads(node):
-            count[name] = count.get(name, 0) + 1
+        for sub in subgraphs(node):
+            for name in names_read(sub):
+                count[name] = count.get(name, 0) + 1
     return count
 
 
@@ -137,15 +138,7 @@ def fuse(model: onnx.ModelProto) -> onnx.ModelProto:
     for i in reversed(range(len(graph.node))):
         if graph.node[i].name in removed:
             del graph.node[i]
-    _drop_unused_initializers(graph)
+    drop_unused_initializers(graph)
     if fused:
         logger.info("fused %d bias/activation nodes into matrix products", fused)
     return out
-
-
-def _drop_unused_initializers(graph: onnx.GraphProto) -> None:
-    used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
-    used |= {name for n in graph.node for name in subgraph_reads(n)}  # outer-scope reads
-    for i in reversed(range(len(graph.initializer))):
-        if graph.initializer[i].name not in used:
-            del graph.initializer[i]

@@ -18,6 +18,7 @@ from onnx import numpy_helper
 from ..errors import PackageError, UnsupportedOpError
 from .fold import fold_constants
 from .fuse import fuse
+from .graph_walk import all_nodes, subgraphs
 from .pack import pack_weights
 from .plan_format import (
     ATTR_FLOAT,
@@ -34,6 +35,7 @@ from .plan_format import (
     PlanGraph,
     PlanNode,
     PlanValue,
+    TypeKind,
     ValueKind,
 )
 from .runtime_info import supported_op_types
@@ -84,7 +86,7 @@ def check_ops(onnx_model: onnx.ModelProto) -> None:
         UnsupportedOpError: naming the node, its op_type, domain and opset.
     """
     supported = supported_op_types()
-    for node in _all_nodes(onnx_model.graph):
+    for node in all_nodes(onnx_model.graph):
         if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
             continue  # lowered to a constant value, never executed
         opset = opset_of(onnx_model, node.domain)
@@ -109,31 +111,12 @@ def check_ops(onnx_model: onnx.ModelProto) -> None:
             )
 
 
-def _subgraphs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
-    """The graphs held by a node's attributes (If branches, Loop and Scan bodies)."""
-    graphs = []
-    for attr in node.attribute:
-        if attr.type == _AP.GRAPH:
-            graphs.append(attr.g)
-        elif attr.type == _AP.GRAPHS:
-            graphs.extend(attr.graphs)
-    return graphs
-
-
-def _all_nodes(graph: onnx.GraphProto):
-    """Every node of graph and, depth first, of the subgraphs of its nodes."""
-    for node in graph.node:
-        yield node
-        for sub in _subgraphs(node):
-            yield from _all_nodes(sub)
-
-
 def _name_nodes(graph: onnx.GraphProto, prefix: str = "") -> None:
     """Give every unnamed node (also inside subgraphs) a name unique to its position."""
     for i, node in enumerate(graph.node):
         if not node.name:
             node.name = f"{prefix}{node.op_type}_{i}"
-        for k, sub in enumerate(_subgraphs(node)):
+        for k, sub in enumerate(subgraphs(node)):
             _name_nodes(sub, f"{node.name}/{k}/")
 
 
@@ -169,6 +152,33 @@ def _dims_of(type_proto: onnx.TypeProto) -> tuple[int | str, ...] | None:
         else:
             dims.append(DIM_UNKNOWN)
     return tuple(dims)
+
+
+def _value_type(type_proto: onnx.TypeProto, where: str) -> tuple[int, int, int, tuple | None]:
+    """(type kind, dtype, map key dtype, dims) of a value's type.
+
+    Tensors give their element dtype and dims; a map gives its value dtype and key dtype;
+    a sequence of maps (ZipMap's output) the same with TypeKind.SEQ_MAP.
+    """
+    which = type_proto.WhichOneof("value")
+    kind = TypeKind.TENSOR
+    if which == "sequence_type":
+        type_proto = type_proto.sequence_type.elem_type
+        if type_proto.WhichOneof("value") != "map_type":
+            raise PackageError(f"{where}: sequences of tensors are not supported yet")
+        kind = TypeKind.SEQ_MAP
+        which = "map_type"
+    if which == "map_type":
+        m = type_proto.map_type
+        if m.key_type not in (onnx.TensorProto.INT64, onnx.TensorProto.STRING):
+            raise PackageError(f"{where}: map keys must be int64 or string")
+        if m.value_type.WhichOneof("value") != "tensor_type":
+            raise PackageError(f"{where}: map values must be tensor elements")
+        value_dtype = m.value_type.tensor_type.elem_type
+        return (kind or TypeKind.MAP), value_dtype, m.key_type, None
+    if which not in ("tensor_type", None):
+        raise PackageError(f"{where}: values of type {which} are not supported")
+    return TypeKind.TENSOR, type_proto.tensor_type.elem_type, 0, _dims_of(type_proto)
 
 
 def _attribute(
@@ -267,15 +277,16 @@ class _Lowering:
         for inp in graph.input:
             if inp.name in initializers:
                 continue
-            if not inp.type.HasField("tensor_type"):
+            where = f"graph input {inp.name!r}{body_of}"
+            kind, dtype, key, dims = _value_type(inp.type, where)
+            if gi != 0 and kind != TypeKind.TENSOR:
                 raise UnsupportedOpError(
-                    f"Cannot package graph input {inp.name!r}{body_of}: only tensor values "
-                    "are supported (sequence and optional types are not)."
+                    f"Cannot package {where}: bodies take only tensor values."
                 )
-            _check_dtype(inp.type.tensor_type.elem_type, f"graph input {inp.name!r}{body_of}")
+            _check_dtype(dtype, where)
             scope[inp.name] = self.plan.add_value(
-                PlanValue(inp.name, inp.type.tensor_type.elem_type, ValueKind.INPUT,
-                          _dims_of(inp.type))
+                PlanValue(inp.name, dtype, ValueKind.INPUT, dims, type_kind=kind,
+                          key_dtype=key)
             )  # fmt: skip
             plan_graph.inputs.append(scope[inp.name])
         for init in graph.initializer:
@@ -322,12 +333,14 @@ class _Lowering:
             if name in self.scopes[-1]:
                 raise PackageError(f"value {name!r} is written twice (node {node.name!r})")
             type_proto = shapes.get(name)
-            dtype = type_proto.tensor_type.elem_type if type_proto is not None else 0
+            kind, dtype, key, dims = TypeKind.TENSOR, 0, 0, None
+            if type_proto is not None:
+                kind, dtype, key, dims = _value_type(type_proto, f"value {name!r}")
             _check_dtype(dtype, f"output {name!r}", node)
-            dims = _dims_of(type_proto) if type_proto is not None else None
             self.scopes[-1][name] = self.plan.add_value(
-                PlanValue(name, dtype or onnx.TensorProto.FLOAT, ValueKind.ACTIVATION, dims)
-            )
+                PlanValue(name, dtype or onnx.TensorProto.FLOAT, ValueKind.ACTIVATION, dims,
+                          type_kind=kind, key_dtype=key)
+            )  # fmt: skip
             outputs.append(self.scopes[-1][name])
         domain = "" if node.domain == "ai.onnx" else node.domain
         plan_graph.nodes.append(

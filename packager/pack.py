@@ -19,7 +19,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from .fold import subgraph_reads
+from .graph_walk import drop_unused_initializers
 
 __all__ = ["GEMM_MR", "GEMM_NR", "pack_a", "pack_b", "pack_weights"]
 
@@ -98,11 +98,7 @@ def pack_weights(model: onnx.ModelProto) -> onnx.ModelProto:
         logger.debug("packed the weight of %s (%s), shape %s", node.name, node.op_type,
                      w.shape)  # fmt: skip
     graph.initializer.extend(new)
-    used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
-    used |= {name for n in graph.node for name in subgraph_reads(n)}  # outer-scope reads
-    for i in reversed(range(len(graph.initializer))):
-        if graph.initializer[i].name not in used:
-            del graph.initializer[i]
+    drop_unused_initializers(graph)
     if new:
         logger.info("packed %d weights into GEMM panels", len(new))
     return out

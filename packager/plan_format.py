@@ -22,6 +22,7 @@ __all__ = [
     "PlanGraph",
     "PlanNode",
     "PlanValue",
+    "TypeKind",
     "ValueKind",
 ]
 
@@ -32,6 +33,15 @@ DATA_ALIGN = 64
 RANK_UNKNOWN = 255
 DIM_UNKNOWN = -1
 MAX_RANK = 8
+
+
+class TypeKind:
+    """What a value holds (the low 4 bits of a value record's flags; TypeKind in tensor.h)."""
+
+    TENSOR = 0
+    SEQ_TENSOR = 1  # reserved: the runtime refuses it
+    SEQ_MAP = 2  # a sequence of maps (ZipMap), one key list for all maps
+    MAP = 3
 
 
 class ValueKind:
@@ -56,6 +66,8 @@ class PlanValue:
     kind: int
     dims: tuple[int | str, ...] | None  # None: rank unknown
     data: np.ndarray | None = None  # constants only
+    type_kind: int = TypeKind.TENSOR
+    key_dtype: int = 0  # maps: ONNX dtype of the keys (INT64 or STRING)
 
 
 @dataclass
@@ -100,6 +112,14 @@ class _Strings:
             self.offsets[text] = len(self.data)
             self.data += encoded + b"\0"
         return self.offsets[text]
+
+
+STRING_DTYPE = 8  # onnx.TensorProto.STRING
+
+
+def _as_text(x: object) -> str:
+    """An element of a string constant as text (ONNX stores bytes)."""
+    return x.decode("utf-8") if isinstance(x, bytes) else str(x)
 
 
 def _pad(buf: bytearray, align: int) -> None:
@@ -185,12 +205,19 @@ class PlanBuilder:
         rank = RANK_UNKNOWN if v.dims is None else len(v.dims)
         if rank != RANK_UNKNOWN and rank > MAX_RANK:
             raise ValueError(f"value {v.name!r} has rank {rank}, above the limit {MAX_RANK}")
-        rec = struct.pack("<IBBBB", strings(v.name), v.dtype, v.kind, rank, 0)
+        flags = v.type_kind | v.key_dtype << 4
+        rec = struct.pack("<IBBBB", strings(v.name), v.dtype, v.kind, rank, flags)
         dims = [self._encode_dim(d) for d in v.dims or ()]
         rec += struct.pack(f"<{len(dims)}i", *dims)
         if v.kind == ValueKind.CONSTANT:
             assert v.data is not None
-            raw = np.ascontiguousarray(v.data).astype(v.data.dtype.newbyteorder("<")).tobytes()
+            if v.dtype == STRING_DTYPE:
+                # one u32 string-table offset per element, C order
+                texts = [_as_text(x) for x in np.asarray(v.data, dtype=object).ravel()]
+                raw = struct.pack(f"<{len(texts)}I", *(strings(t) for t in texts))
+            else:
+                array = np.ascontiguousarray(v.data)
+                raw = array.astype(array.dtype.newbyteorder("<")).tobytes()
             _pad(data, DATA_ALIGN)
             rec += struct.pack("<II", len(data), len(raw))
             data += raw

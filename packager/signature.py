@@ -8,7 +8,15 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import onnx
 
-__all__ = ["METADATA_SECTION", "Metadata", "TensorSpec", "dtype_name", "numpy_dtype"]
+__all__ = [
+    "METADATA_SECTION",
+    "Metadata",
+    "TensorSpec",
+    "dtype_name",
+    "is_map_type",
+    "numpy_dtype",
+    "type_name",
+]
 
 METADATA_SECTION = "wasmexport"
 METADATA_FORMAT = 1
@@ -19,6 +27,23 @@ def dtype_name(onnx_dtype: int) -> str:
     if onnx_dtype == onnx.TensorProto.STRING:
         return "string"
     return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(onnx_dtype)).name
+
+
+def type_name(type_proto: onnx.TypeProto) -> str:
+    """Name of a value type: a dtype name, "map(K,V)" or "seq(map(K,V))" (as the runtime
+    writes them in raw responses)."""
+    which = type_proto.WhichOneof("value")
+    if which == "map_type":
+        m = type_proto.map_type
+        return f"map({dtype_name(m.key_type)},{type_name(m.value_type)})"
+    if which == "sequence_type":
+        return f"seq({type_name(type_proto.sequence_type.elem_type)})"
+    return dtype_name(type_proto.tensor_type.elem_type)
+
+
+def is_map_type(name: str) -> bool:
+    """True for "map(...)" and "seq(map(...))" type names."""
+    return name.startswith(("map(", "seq(map("))
 
 
 def numpy_dtype(name: str) -> np.dtype:
@@ -41,6 +66,8 @@ class TensorSpec:
 
     @classmethod
     def from_value_info(cls, vi: onnx.ValueInfoProto) -> TensorSpec:
+        if vi.type.WhichOneof("value") != "tensor_type":
+            return cls(vi.name, type_name(vi.type), None)
         t = vi.type.tensor_type
         shape = None
         if t.HasField("shape"):

@@ -53,8 +53,9 @@ def export_wasm(
     """Export a trained model to one self-contained, verified WebAssembly (WASI) file.
 
     Args:
-        model: a torch.nn.Module, an onnx.ModelProto or a path to a .onnx file (more
-            frameworks through adapters; see wasmexport.exporters).
+        model: a torch.nn.Module, a Keras model, a tf.function, a SavedModel directory, an
+            onnx.ModelProto or a path to a .onnx file (more frameworks through adapters;
+            see wasmexport.exporters).
         sample_inputs: example inputs: an array/tensor, a list of them, or a dict by name.
         path: where to write the .wasm file.
         framework: the adapter to use ("torch", "onnx", ...); detected when None.

@@ -227,6 +227,8 @@ static int answer(void)
     free(vals);
     free(inputs);
     free(outputs);
+    /* the response holds copies: the request's strings can go */
+    str_arena_reset();
     return st == ST_OK ? 0 : 1;
 }
 

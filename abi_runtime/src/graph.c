@@ -47,6 +47,16 @@ Status graph_run(const Model *m, int32_t gi, Tensor *vals, Err *err)
         const Node *n = &g->nodes[i];
         for (int32_t k = 0; k < n->n_in; k++)
             in[k] = n->in[k] >= 0 ? &vals[n->in[k]] : NULL;
+        /* maps reach only the ops that read them (a kernel for tensors
+           would drop the keys) */
+        for (int32_t k = 0; k < n->n_in; k++)
+            if (in[k] && in[k]->kind != TK_TENSOR && n->op != OP_Identity &&
+                n->op != OPML_DictVectorizer && n->op != OPML_CastMap) {
+                release_activations(m, gi, vals);
+                return node_fail(n, err, ST_UNSUPPORTED_OP, "input %d is a "
+                                 "map or a sequence of maps, which %s does "
+                                 "not take", (int)k, n->op_type);
+            }
         for (int32_t k = 0; k < n->n_out; k++)
             out[k] = n->out[k] >= 0 ? &vals[n->out[k]] : NULL;
 

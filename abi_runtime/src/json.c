@@ -174,6 +174,9 @@ Status json_string(Json *j, char *out, size_t cap, size_t *len)
                     cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
                     p += 6;
                 }
+                /* a lone surrogate has no UTF-8 form: the replacement char */
+                if (cp >= 0xd800 && cp < 0xe000)
+                    cp = 0xfffd;
                 break;
             }
             default:

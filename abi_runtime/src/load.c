@@ -76,6 +76,27 @@ static Status read_str(Reader *r, const char **s, const char *what)
             return st_;             \
     } while (0)
 
+/*
+ * A string constant's data holds one u32 string-table offset per element
+ * (the same width as a pointer on wasm32): turn them into pointers, in a
+ * copy owned by the model (freed by model_free).
+ */
+static Status resolve_strings(Reader *r, Tensor *t)
+{
+    const uint8_t *raw = t->data;
+    const char **strs = malloc((size_t)(t->numel ? t->numel : 1) * sizeof *strs);
+    t->data = strs; /* from here on model_free frees it (NULL is fine) */
+    if (!strs)
+        return fail(r->err, ST_OOM, "model: out of memory");
+    for (int64_t i = 0; i < t->numel; i++) {
+        uint32_t off = le32(raw + 4 * i);
+        if (off >= r->m->strings_size)
+            return bad(r, "string constant offset out of range");
+        strs[i] = r->m->strings + off;
+    }
+    return ST_OK;
+}
+
 /* Step: one value record (name, dtype, kind, declared shape, data). */
 static Status read_value(Reader *r, Value *v, const uint8_t *data,
                          uint32_t data_size)
@@ -88,8 +109,22 @@ static Status read_value(Reader *r, Value *v, const uint8_t *data,
     v->rank = head[2] == RANK_UNKNOWN ? -1 : head[2];
     v->last_use = -1;
     v->graph = -1;
+    /* flags: type kind in bits 0-3, a map's key dtype in bits 4-7 */
+    v->type_kind = head[3] & 15;
+    v->key_dtype = head[3] >> 4;
     if (v->dtype >= DT_COUNT || v->dtype == DT_UNDEFINED)
         return bad(r, "unknown dtype");
+    if (v->type_kind > TK_MAP ||
+        (v->type_kind == TK_TENSOR && v->key_dtype != 0) ||
+        ((v->type_kind == TK_MAP || v->type_kind == TK_SEQ_MAP) &&
+         v->key_dtype != DT_INT64 && v->key_dtype != DT_STRING))
+        return bad(r, "unknown value type kind or map key dtype");
+    if (v->type_kind == TK_SEQ_TENSOR)
+        return fail(r->err, ST_UNSUPPORTED_OP, "model: value '%s' is a "
+                    "sequence of tensors, which this runtime does not "
+                    "support yet", v->name);
+    if (v->type_kind != TK_TENSOR && v->kind == VK_CONSTANT)
+        return bad(r, "a constant must be a tensor");
     if (v->kind > VK_INPUT)
         return bad(r, "unknown value kind");
     if (v->rank > MAX_RANK)
@@ -117,10 +152,6 @@ static Status read_value(Reader *r, Value *v, const uint8_t *data,
             return bad(r, "constant with a non-static dimension");
         dims[i] = v->dims[i];
     }
-    if (v->dtype == DT_STRING)
-        return fail(r->err, ST_UNSUPPORTED_OP,
-                    "model: string constant '%s' is not supported yet",
-                    v->name);
     TRY(tensor_set_shape(&v->constant, v->dtype, v->rank, dims, r->err));
     if ((uint64_t)off + nbytes > data_size)
         return bad(r, "constant data out of range");
@@ -130,6 +161,8 @@ static Status read_value(Reader *r, Value *v, const uint8_t *data,
         return bad(r, "misaligned constant data");
     v->constant.data = (void *)(data + off);
     v->constant.owned = false;
+    if (v->dtype == DT_STRING)
+        return resolve_strings(r, &v->constant);
     return ST_OK;
 }
 
@@ -485,13 +518,20 @@ void model_free(Model *m)
             for (int32_t k = 0; g->nodes[i].attrs && k < g->nodes[i].n_attrs; k++)
                 free(g->nodes[i].attrs[k].strs);
             free(g->nodes[i].attrs);
-            free(g->nodes[i].params);
+            if (g->nodes[i].free_params)
+                g->nodes[i].free_params(g->nodes[i].params);
+            else
+                free(g->nodes[i].params);
         }
         free(g->nodes);
         free(g->free_at);
         free(g->frees);
     }
     free(m->graphs);
+    /* string constants own their pointer arrays (resolve_strings) */
+    for (int32_t v = 0; m->values && v < m->n_values; v++)
+        if (m->values[v].kind == VK_CONSTANT && m->values[v].dtype == DT_STRING)
+            free(m->values[v].constant.data);
     free(m->values);
     free(m->symbols);
     free(m->blob);

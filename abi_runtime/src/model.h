@@ -46,6 +46,8 @@ typedef struct {
        values); last_use and is_output refer to that graph, and a read
        from inside a body counts as a read by the node holding the body */
     int32_t graph;
+    int32_t type_kind;       /* TypeKind (tensor, map, sequence of maps) */
+    int32_t key_dtype;       /* maps: DT_INT64 or DT_STRING */
 } Value;
 
 /* ONNX AttributeProto.AttributeType codes. */
@@ -74,6 +76,7 @@ typedef struct {
     const int32_t *out;
     Attr *attrs;
     void *params;        /* op-specific, filled by the op's prepare */
+    void (*free_params)(void *params); /* NULL: params is one free() block */
 } Node;
 
 typedef struct {

@@ -119,10 +119,57 @@ typedef Status (*OpPrepare)(const Model *m, Node *n, Err *err);
     OP(GRU, op_rnn, prep_rnn, 3, 6, 1, 2)    /* gates z, r, h */              \
     OP(LSTM, op_rnn, prep_rnn, 3, 8, 1, 3)   /* gates i, o, f, c; cell C */
 
+/*
+ * The ai.onnx.ml domain: the same columns, its own list (the rows use the
+ * macro ML so that build.py tells the domains apart). Kernels in
+ * ops_ml_linear.c (linear models, SVMs, scalers), ops_ml_tree.c (tree
+ * ensembles) and ops_ml_misc.c (encoders, maps, feature plumbing).
+ */
+#define ML_OP_LIST(ML)                                                        \
+    /* linear models and SVMs (ops_ml_linear.c) */                          \
+    ML(LinearClassifier, op_linear_classifier, prep_linear, 1, 1, 2, 2)     \
+                                    /* labels, scores = post(X W^T + b) */  \
+    ML(LinearRegressor, op_linear_regressor, prep_linear, 1, 1, 1, 1)       \
+                                    /* Y = post(X W^T + b) */               \
+    ML(SVMClassifier, op_svm_classifier, prep_svm, 1, 1, 2, 2)              \
+                                    /* labels, scores of a kernel SVM */    \
+    ML(SVMRegressor, op_svm_regressor, prep_svm, 1, 1, 1, 1)                \
+                                    /* Y = sum_i c_i K(x, sv_i) + rho */    \
+    ML(Normalizer, op_normalizer, NULL, 1, 1, 1, 1) /* rows / norm */       \
+    ML(Scaler, op_scaler, NULL, 1, 1, 1, 1)    /* (X - offset) * scale */   \
+    ML(Binarizer, op_binarizer, NULL, 1, 1, 1, 1) /* X > threshold */       \
+    /* tree ensembles (ops_ml_tree.c) */                                    \
+    ML(TreeEnsembleClassifier, op_tree_classifier, prep_tree, 1, 1, 2, 2)   \
+                                    /* labels, scores: sum of leaf votes */ \
+    ML(TreeEnsembleRegressor, op_tree_regressor, prep_tree, 1, 1, 1, 1)     \
+                                    /* Y = aggregate of leaf values */      \
+    ML(TreeEnsemble, op_tree_ensemble, prep_tree5, 1, 1, 1, 1)              \
+                                    /* opset 5: tensors of nodes, leaves */ \
+    /* encoders, maps, feature plumbing (ops_ml_misc.c) */                  \
+    ML(ArrayFeatureExtractor, op_array_feature_extractor, NULL, 2, 2, 1, 1) \
+                                    /* Y = X[..., indices] */               \
+    ML(CastMap, op_cast_map, NULL, 1, 1, 1, 1) /* map -> (1, n) tensor */   \
+    ML(CategoryMapper, op_category_mapper, NULL, 1, 1, 1, 1)                \
+                                    /* string <-> int64 by table */         \
+    ML(DictVectorizer, op_dict_vectorizer, NULL, 1, 1, 1, 1)                \
+                                    /* map -> (1, |vocabulary|) */          \
+    ML(FeatureVectorizer, op_feature_vectorizer, NULL, 1, MAX_NODE_IO, 1, 1) \
+                                    /* concat inputs as float columns */    \
+    ML(Imputer, op_imputer, NULL, 1, 1, 1, 1) /* replace missing values */  \
+    ML(LabelEncoder, op_label_encoder, prep_label_encoder, 1, 1, 1, 1)      \
+                                    /* Y = table[X] or default */           \
+    ML(OneHotEncoder, op_one_hot_encoder, NULL, 1, 1, 1, 1)                 \
+                                    /* X (...) -> (..., |categories|) */    \
+    ML(ZipMap, op_zip_map, prep_zip_map, 1, 1, 1, 1)                        \
+                                    /* (N, C) -> N maps label -> score */
+
 typedef enum {
 #define OP_ENUM(name, run, prep, in_lo, in_hi, out_lo, out_hi) OP_##name,
     OP_LIST(OP_ENUM)
 #undef OP_ENUM
+#define ML_ENUM(name, run, prep, in_lo, in_hi, out_lo, out_hi) OPML_##name,
+    ML_OP_LIST(ML_ENUM)
+#undef ML_ENUM
     OP_COUNT
 } OpCode;
 
@@ -131,6 +178,7 @@ typedef struct {
     OpRun run;
     OpPrepare prepare;
     int32_t in_lo, in_hi, out_lo, out_hi;
+    const char *domain; /* NULL: ai.onnx; else "ai.onnx.ml" */
 } OpInfo;
 
 extern const OpInfo OP_TABLE[OP_COUNT];
@@ -142,6 +190,7 @@ Status op_prepare(const Model *m, Node *n, Err *err);
 #define OP_DECL(name, run, prep, in_lo, in_hi, out_lo, out_hi)                \
     Status run(const Node *n, Tensor *const *in, Tensor *const *out, Err *e);
 OP_LIST(OP_DECL)
+ML_OP_LIST(OP_DECL)
 #undef OP_DECL
 Status prep_gemm(const Model *m, Node *n, Err *err);
 Status prep_matmul(const Model *m, Node *n, Err *err); /* fused bias */
@@ -181,6 +230,19 @@ Status prep_rnn(const Model *m, Node *n, Err *err);
  */
 Status control_run(const Model *m, const Node *n, Tensor *vals,
                    Tensor *const *in, Tensor *const *out, Err *err);
+
+/* ai.onnx.ml prepares */
+Status prep_linear(const Model *m, Node *n, Err *err);
+Status prep_svm(const Model *m, Node *n, Err *err);
+Status prep_tree(const Model *m, Node *n, Err *err);
+Status prep_tree5(const Model *m, Node *n, Err *err);
+Status prep_label_encoder(const Model *m, Node *n, Err *err);
+Status prep_zip_map(const Model *m, Node *n, Err *err);
+
+/* Cast to or from DT_STRING (ops_string.c): numbers print as onnxruntime
+   does ("%.8g" floats, "NaN", "INF"), strings parse as whole numbers. */
+Status cast_strings(const Node *n, const Tensor *x, int32_t to, Tensor *y,
+                    Err *err);
 
 /* Helpers shared by kernels (ops_common.c). */
 

@@ -8,9 +8,13 @@
 
 const OpInfo OP_TABLE[OP_COUNT] = {
 #define OP_ROW(name, run, prep, in_lo, in_hi, out_lo, out_hi)                 \
-    {#name, run, prep, in_lo, in_hi, out_lo, out_hi},
+    {#name, run, prep, in_lo, in_hi, out_lo, out_hi, NULL},
     OP_LIST(OP_ROW)
 #undef OP_ROW
+#define ML_ROW(name, run, prep, in_lo, in_hi, out_lo, out_hi)                 \
+    {#name, run, prep, in_lo, in_hi, out_lo, out_hi, "ai.onnx.ml"},
+    ML_OP_LIST(ML_ROW)
+#undef ML_ROW
 };
 
 /* The table and the enum come from one list; this keeps them in step. */
@@ -25,9 +29,13 @@ static int is_onnx_domain(const char *d)
 Status op_prepare(const Model *m, Node *n, Err *err)
 {
     n->op = -1;
-    for (int32_t i = 0; i < OP_COUNT && is_onnx_domain(n->domain); i++)
-        if (strcmp(OP_TABLE[i].op_type, n->op_type) == 0)
+    for (int32_t i = 0; i < OP_COUNT; i++) {
+        /* the row's domain must match: ai.onnx rows have none */
+        const char *d = OP_TABLE[i].domain;
+        int same = d ? strcmp(d, n->domain) == 0 : is_onnx_domain(n->domain);
+        if (same && strcmp(OP_TABLE[i].op_type, n->op_type) == 0)
             n->op = i;
+    }
     if (n->op < 0)
         return node_fail(n, err, ST_UNSUPPORTED_OP, "op %s%s%s (opset %d) is "
                          "not supported by this runtime", n->domain,

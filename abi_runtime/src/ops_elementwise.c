@@ -232,6 +232,9 @@ Status op_identity(const Node *n, Tensor *const *in, Tensor *const *out,
     if (st != ST_OK)
         return st;
     memcpy(out[0]->data, in[0]->data, (size_t)tensor_nbytes(in[0]));
+    /* maps (e.g. ZipMap's output renamed) keep their keys */
+    if (in[0]->kind != TK_TENSOR && (st = tensor_copy_keys(out[0], in[0], err)))
+        return st;
     if (n->n_out > 1 && out[1]) {
         if ((st = tensor_alloc(out[1], DT_BOOL, in[0]->ndim, in[0]->dims, err)))
             return st;

@@ -470,6 +470,10 @@ Status op_cast(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
 {
     const Tensor *x = in[0];
     int32_t to = (int32_t)attr_int(n, "to", 0);
+    /* to or from strings: ops_string.c */
+    if ((to == DT_STRING || x->dtype == DT_STRING) && to != DT_FLOAT16 &&
+        x->dtype != DT_FLOAT16)
+        return cast_strings(n, x, to, out[0], err);
     if (!is_numeric(to) || !is_numeric(x->dtype))
         return node_fail(n, err, ST_UNSUPPORTED_OP, "cast from %s to %s is "
                          "not supported", dtype_name(x->dtype), dtype_name(to));

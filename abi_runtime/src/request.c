@@ -103,6 +103,35 @@ static double parse_number(const char *text)
     return negative ? -d : d;
 }
 
+/*
+ * Read a JSON string at the cursor into the string arena (escapes decoded);
+ * *out stays valid until the end of the request.
+ */
+static Status read_arena_string(Json *j, const char **out, const char *what)
+{
+    Json save = *j;
+    Span s;
+    int escaped;
+    size_t n;
+    Status st = json_string_span(j, &s, &escaped);
+    if (st != ST_OK)
+        return st;
+    /* decoded text is never longer than its escaped form */
+    size_t cap = (size_t)(s.end - s.start) + 1;
+    char *tmp = malloc(cap);
+    if (!tmp)
+        return fail(j->err, ST_OOM, "request: out of memory reading %s", what);
+    *j = save;
+    st = json_string(j, tmp, cap, &n);
+    if (st == ST_OK && strlen(tmp) != n)
+        st = fail(j->err, ST_BAD_REQUEST, "request: %s contains a NUL "
+                  "character (\\u0000), which string tensors cannot hold", what);
+    if (st == ST_OK && !(*out = str_dup(tmp, n)))
+        st = fail(j->err, ST_OOM, "request: out of memory reading %s", what);
+    free(tmp);
+    return st;
+}
+
 /* Parse one leaf value into the builder's buffer, in the input's dtype. */
 static Status parse_leaf(Json *j, Builder *b)
 {
@@ -116,6 +145,18 @@ static Status parse_leaf(Json *j, Builder *b)
     if (!slot)
         return fail(j->err, ST_OOM, "request: out of memory reading input '%s'",
                     b->v->name);
+
+    /* strings: a JSON string, kept in the request's string arena */
+    if (dt == DT_STRING) {
+        const char *text_ptr;
+        if (json_peek(j) != '"')
+            return element_error(j, b, "a string");
+        if ((st = read_arena_string(j, &text_ptr, "a string element")))
+            return st;
+        memcpy(slot, &text_ptr, sizeof text_ptr);
+        b->data.len += sizeof text_ptr;
+        return ST_OK;
+    }
 
     /* booleans: true/false, or the numbers 0 and 1 */
     if (dt == DT_BOOL) {
@@ -285,6 +326,74 @@ static Status parse_json_tensor(Json *j, const Value *v, Tensor *t)
     return t->data ? ST_OK : fail(j->err, ST_OOM, "request: out of memory");
 }
 
+/* ---- maps ------------------------------------------------------------ */
+
+/*
+ * Parse one map input given as a JSON object {"key": value, ...} into t
+ * (kind TK_MAP). Keys are JSON strings; for int64 keys their text must be
+ * a decimal integer ({"3": 0.5}). Values follow the value dtype.
+ */
+static Status parse_json_map(Json *j, const Value *v, Tensor *t)
+{
+    Builder b;
+    memset(&b, 0, sizeof b);
+    b.v = v;
+    Buf keys = {0};
+    int64_t n = 0;
+    Status st = json_expect(j, '{', "a JSON object for a map input");
+    for (; st == ST_OK && json_peek(j) != '}'; n++) {
+        const char *key;
+        if (n && (st = json_expect(j, ',', "',' or '}' in a map")))
+            break;
+        if ((st = read_arena_string(j, &key, "a map key")) ||
+            (st = json_expect(j, ':', "':' after a map key")))
+            break;
+        char *slot = buf_reserve(&keys, 8);
+        if (!slot) {
+            st = fail(j->err, ST_OOM, "request: out of memory reading input "
+                      "'%s'", v->name);
+            break;
+        }
+        if (v->key_dtype == DT_STRING) {
+            memcpy(slot, &key, sizeof key);
+            keys.len += sizeof key;
+        } else {
+            char *end;
+            errno = 0;
+            long long k = strtoll(key, &end, 10);
+            if (!key[0] || *end || errno == ERANGE) {
+                st = fail(j->err, ST_BAD_REQUEST, "request: input '%s' is a "
+                          "map with int64 keys, got key \"%.32s\"", v->name,
+                          key);
+                break;
+            }
+            int64_t k64 = k;
+            memcpy(slot, &k64, 8);
+            keys.len += 8;
+        }
+        b.count = n;
+        st = parse_leaf(j, &b);
+    }
+    if (st == ST_OK)
+        st = json_expect(j, '}', "'}' closing a map");
+    if (st == ST_OK)
+        st = tensor_set_shape(t, v->dtype, 1, &n, j->err);
+    if (st != ST_OK) {
+        buf_free(&b.data);
+        buf_free(&keys);
+        return st;
+    }
+    t->data = b.data.data ? b.data.data : malloc(1);
+    t->owned = true;
+    t->keys = keys.data ? keys.data : malloc(1);
+    t->keys_owned = true;
+    t->kind = TK_MAP;
+    t->key_dtype = v->key_dtype;
+    t->n_keys = n;
+    return t->data && t->keys ? ST_OK
+                              : fail(j->err, ST_OOM, "request: out of memory");
+}
+
 /* ---- raw base64 ------------------------------------------------------ */
 
 /* Parse a list of non-negative integers: a shape. */
@@ -362,10 +471,10 @@ static Status parse_raw_tensor(const Model *m, Json *j, const Value *v,
     if (escaped)
         return fail(j->err, ST_BAD_REQUEST, "request: input '%s': base64 text "
                     "must not contain escape sequences", v->name);
-    if (!dtype_size(v->dtype))
+    if (!dtype_size(v->dtype) || v->dtype == DT_STRING)
         return fail(j->err, ST_UNSUPPORTED_OP, "request: input '%s' has dtype "
-                    "%s, which raw requests do not support", v->name,
-                    dtype_name(v->dtype));
+                    "%s, which raw requests do not support (send nested "
+                    "JSON lists of strings)", v->name, dtype_name(v->dtype));
     size_t n = (size_t)(s.end - s.start);
     size_t nbytes = base64_decoded_size(s.start, n);
     int64_t dims[MAX_RANK];
@@ -559,6 +668,16 @@ static Status parse_input(const Model *m, Json *j, const Fields *f, int form,
     if (t->data)
         return fail(j->err, ST_BAD_REQUEST, "request: input '%s' given twice",
                     v->name);
+    if (v->type_kind == TK_MAP && form == FORM_JSON)
+        return parse_json_map(j, v, t);
+    if (v->type_kind != TK_TENSOR) {
+        char tn[64];
+        /* TODO: sequence-of-maps inputs */
+        return fail(j->err, ST_UNSUPPORTED_OP, "request: input '%s' has type "
+                    "%s, which %s requests do not support", v->name,
+                    type_name(v->type_kind, v->dtype, v->key_dtype, tn, 64),
+                    form == FORM_JSON ? "JSON" : form == FORM_RAW ? "raw" : "pb");
+    }
     if (form == FORM_JSON)
         return parse_json_tensor(j, v, t);
     if (form == FORM_PB)
@@ -576,6 +695,17 @@ static Status parse_inputs(const Model *m, Json *j, const Fields *f, int form,
     Json ij = {f->input.start, f->input.end, j->err};
     int c = json_peek(&ij);
     Status st;
+    /* a lone map input: {"input": {"k": v, ..}} is the map itself unless
+       its first key is the input's name ({"input": {"x": {..}}}) */
+    if (c == '{' && g->n_inputs == 1 &&
+        m->values[g->inputs[0]].type_kind == TK_MAP) {
+        Json kj = ij;
+        char key[NAME_CAP];
+        kj.p++;
+        if (json_peek(&kj) != '"' || json_string(&kj, key, sizeof key, NULL) ||
+            strcmp(key, m->values[g->inputs[0]].name))
+            return parse_input(m, &ij, f, form, 0, &inputs[0]);
+    }
     if (c == '{') {
         /* by name */
         ij.p++;

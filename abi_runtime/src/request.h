@@ -11,6 +11,9 @@
  *                                     the default for a bare base64 string)
  *   "output_type": "raw" | "pb"       answer in base64 instead of lists
  *   "inputType" / "outputType"        aliases of "type" / "output_type"
+ * String inputs are JSON strings in the nested lists; a map input is a JSON
+ * object ({"input": {"k": 1.5}} for a model whose one input is a map, its
+ * keys as strings, "3" for int64 keys).
  */
 #ifndef WX_REQUEST_H
 #define WX_REQUEST_H

@@ -165,6 +165,7 @@ static void put_element(Buf *b, const Tensor *t, int64_t i)
     case DT_INT8: n = snprintf(text, sizeof text, "%d", ((const int8_t *)t->data)[i]); break;
     case DT_UINT16: n = snprintf(text, sizeof text, "%u", ((const uint16_t *)t->data)[i]); break;
     case DT_UINT8: n = snprintf(text, sizeof text, "%u", ((const uint8_t *)t->data)[i]); break;
+    case DT_STRING: buf_put_json_string(b, ((const char *const *)t->data)[i]); return;
     default: n = snprintf(text, sizeof text, "null"); break;
     }
     buf_put(b, text, (size_t)n);
@@ -184,6 +185,54 @@ static void put_nested(Buf *b, const Tensor *t, int32_t depth, int64_t *pos)
         put_nested(b, t, depth + 1, pos);
     }
     buf_put(b, "]", 1);
+}
+
+/* Append key k of a map as a JSON object key (int64 keys as "123"). */
+static void put_key(Buf *b, const Tensor *t, int64_t k)
+{
+    char text[32];
+    if (t->key_dtype == DT_STRING) {
+        buf_put_json_string(b, ((const char *const *)t->keys)[k]);
+    } else {
+        int n = snprintf(text, sizeof text, "\"%lld\"",
+                         (long long)((const int64_t *)t->keys)[k]);
+        buf_put(b, text, (size_t)n);
+    }
+    buf_put(b, ":", 1);
+}
+
+/* Append the map whose values start at element row * n_keys of t. */
+static void put_map(Buf *b, const Tensor *t, int64_t row)
+{
+    buf_put(b, "{", 1);
+    for (int64_t k = 0; k < t->n_keys && !b->oom; k++) {
+        if (k)
+            buf_put(b, ",", 1);
+        put_key(b, t, k);
+        put_element(b, t, row * t->n_keys + k);
+    }
+    buf_put(b, "}", 1);
+}
+
+/* Append any value as JSON: nested lists, a map object, or a list of maps
+   (the form onnxruntime's Python API returns: a list of dicts). */
+static void put_json_value(Buf *b, const Tensor *t)
+{
+    int64_t pos = 0;
+    if (t->kind == TK_MAP) {
+        put_map(b, t, 0);
+    } else if (t->kind == TK_SEQ_MAP) {
+        int64_t rows = t->n_keys ? t->numel / t->n_keys : 0;
+        buf_put(b, "[", 1);
+        for (int64_t r = 0; r < rows && !b->oom; r++) {
+            if (r)
+                buf_put(b, ",", 1);
+            put_map(b, t, r);
+        }
+        buf_put(b, "]", 1);
+    } else {
+        put_nested(b, t, 0, &pos);
+    }
 }
 
 static void put_shape(Buf *b, const Tensor *t)
@@ -255,13 +304,13 @@ void response_write(const Model *m, const Tensor *outputs, int raw, Buf *b)
     if (several)
         buf_put(b, "[", 1);
     for (int32_t i = 0; i < n; i++) {
-        int64_t pos = 0;
         if (i)
             buf_put(b, ",", 1);
-        if (raw)
+        /* strings and maps have no raw bytes: JSON even in raw answers */
+        if (raw && outputs[i].kind == TK_TENSOR && outputs[i].dtype != DT_STRING)
             put_base64(b, &outputs[i]);
         else
-            put_nested(b, &outputs[i], 0, &pos);
+            put_json_value(b, &outputs[i]);
     }
     if (several)
         buf_put(b, "]", 1);
@@ -277,7 +326,9 @@ void response_write(const Model *m, const Tensor *outputs, int raw, Buf *b)
         for (int32_t i = 0; i < n; i++) {
             if (i)
                 buf_put(b, ",", 1);
-            buf_put_json_string(b, dtype_name(outputs[i].dtype));
+            char tn[64];
+            buf_put_json_string(b, type_name(outputs[i].kind, outputs[i].dtype,
+                                             outputs[i].key_dtype, tn, 64));
         }
         if (several)
             buf_put(b, "]", 1);

@@ -20,7 +20,7 @@ static const DTypeInfo DTYPES[DT_COUNT] = {
     [DT_UINT8] = {"uint8", 1},         [DT_INT8] = {"int8", 1},
     [DT_UINT16] = {"uint16", 2},       [DT_INT16] = {"int16", 2},
     [DT_INT32] = {"int32", 4},         [DT_INT64] = {"int64", 8},
-    [DT_STRING] = {"string", 0},       [DT_BOOL] = {"bool", 1},
+    [DT_STRING] = {"string", sizeof(char *)},       [DT_BOOL] = {"bool", 1},
     [DT_FLOAT16] = {"float16", 2},     [DT_DOUBLE] = {"float64", 8},
     [DT_UINT32] = {"uint32", 4},       [DT_UINT64] = {"uint64", 8},
 };
@@ -97,10 +97,30 @@ Status tensor_alloc_like(Tensor *t, const Tensor *like, Err *err)
     return tensor_alloc(t, like->dtype, like->ndim, like->dims, err);
 }
 
+Status tensor_copy_keys(Tensor *y, const Tensor *x, Err *err)
+{
+    y->kind = x->kind;
+    y->key_dtype = x->key_dtype;
+    y->n_keys = x->n_keys;
+    y->keys = x->keys;
+    y->keys_owned = false;
+    if (!x->keys_owned)
+        return ST_OK;
+    size_t n = (size_t)x->n_keys * (size_t)dtype_size(x->key_dtype);
+    y->keys = malloc(n ? n : 1);
+    if (!y->keys)
+        return fail(err, ST_OOM, "out of memory copying map keys");
+    memcpy(y->keys, x->keys, n);
+    y->keys_owned = true;
+    return ST_OK;
+}
+
 void tensor_release(Tensor *t)
 {
     if (t->owned)
         free(t->data);
+    if (t->keys_owned)
+        free(t->keys);
     memset(t, 0, sizeof *t);
 }
 
@@ -120,5 +140,58 @@ int64_t tensor_get_int(const Tensor *t, int64_t i)
     case DT_INT64: return ((const int64_t *)t->data)[i];
     case DT_INT32: return ((const int32_t *)t->data)[i];
     default: ASSERT(0); return 0;
+    }
+}
+
+/* ---- the string arena: every string made during one request ---------- */
+
+static struct {
+    char **items; /* malloc'd strings */
+    size_t n, cap;
+} ARENA;
+
+const char *str_dup(const char *s, size_t len)
+{
+    if (ARENA.n == ARENA.cap) {
+        size_t cap = ARENA.cap ? 2 * ARENA.cap : 64;
+        char **items = realloc(ARENA.items, cap * sizeof *items);
+        if (!items)
+            return NULL;
+        ARENA.items = items;
+        ARENA.cap = cap;
+    }
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return NULL;
+    memcpy(copy, s, len);
+    copy[len] = 0;
+    ARENA.items[ARENA.n++] = copy;
+    return copy;
+}
+
+void str_arena_reset(void)
+{
+    for (size_t i = 0; i < ARENA.n; i++)
+        free(ARENA.items[i]);
+    free(ARENA.items);
+    memset(&ARENA, 0, sizeof ARENA);
+}
+
+const char *type_name(int32_t kind, int32_t dtype, int32_t key_dtype,
+                      char *buf, int cap)
+{
+    switch (kind) {
+    case TK_MAP:
+        snprintf(buf, cap, "map(%s,%s)", dtype_name(key_dtype), dtype_name(dtype));
+        return buf;
+    case TK_SEQ_MAP:
+        snprintf(buf, cap, "seq(map(%s,%s))", dtype_name(key_dtype),
+                 dtype_name(dtype));
+        return buf;
+    case TK_SEQ_TENSOR:
+        snprintf(buf, cap, "seq(%s)", dtype_name(dtype));
+        return buf;
+    default:
+        return dtype_name(dtype);
     }
 }

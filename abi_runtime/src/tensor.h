@@ -31,6 +31,28 @@ typedef enum {
 } DType;
 
 /*
+ * What a value holds (the plan's "type kind", docs/plan-format.md). Maps
+ * keep their values in data and their keys apart:
+ *   TK_MAP      one map: keys[n_keys], data = values (n_keys,)
+ *   TK_SEQ_MAP  a sequence of maps sharing one key list (ZipMap):
+ *               keys[n_keys], data = values (N, n_keys), one row per map
+ * TK_SEQ_TENSOR is reserved in the format; the runtime refuses it.
+ */
+typedef enum {
+    TK_TENSOR = 0,
+    TK_SEQ_TENSOR = 1,
+    TK_SEQ_MAP = 2,
+    TK_MAP = 3
+} TypeKind;
+
+/*
+ * String tensors (DT_STRING) hold one `const char *` per element, each a
+ * NUL-terminated UTF-8 string. The pointers never own their text: strings
+ * live in the plan blob (constants, attributes) or in the per-request
+ * string arena (str_dup), freed together by str_arena_reset after the
+ * response is written. So moving ops copy pointers like any other
+ * 4-byte element, and tensor_release frees only the pointer array.
+ *
  * A tensor: ndim dimensions of dims[i] elements each; strides[i] is the
  * distance in ELEMENTS between neighbours along dimension i (row-major, so
  * strides[ndim-1] == 1). numel is the product of dims (1 for a scalar).
@@ -45,9 +67,15 @@ typedef struct {
     int64_t numel;
     void *data;
     bool owned;
+    /* maps only (kind != TK_TENSOR), see TypeKind; zero for tensors */
+    int32_t kind;       /* TypeKind */
+    int32_t key_dtype;  /* DT_INT64 or DT_STRING */
+    int64_t n_keys;
+    void *keys;         /* int64_t[n_keys] or const char *[n_keys] */
+    bool keys_owned;    /* keys freed by tensor_release */
 } Tensor;
 
-/* Bytes per element of dtype; 0 for undefined and string. */
+/* Bytes per element of dtype; 0 for undefined; a pointer for string. */
 int dtype_size(int32_t dtype);
 
 /* Lower-case numpy-style name ("float32", "int64", ...), "?" if unknown. */
@@ -71,6 +99,10 @@ Status tensor_alloc(Tensor *t, int32_t dtype, int32_t ndim,
 /* Allocate t with the shape and dtype of like. */
 Status tensor_alloc_like(Tensor *t, const Tensor *like, Err *err);
 
+/* Give y (a copy of x's values) x's map kind and keys: borrowed when x
+   borrows them, else copied. ST_OOM on failure. */
+Status tensor_copy_keys(Tensor *y, const Tensor *x, Err *err);
+
 /* Free owned data and reset t to an empty tensor. */
 void tensor_release(Tensor *t);
 
@@ -85,5 +117,19 @@ const char *shape_str(const int64_t *dims, int32_t ndim, char *buf, int cap);
 
 /* Read element i of an integer tensor (int32 or int64) as int64. */
 int64_t tensor_get_int(const Tensor *t, int64_t i);
+
+/*
+ * Copy s[0..len) plus a NUL into the request's string arena; NULL when out
+ * of memory. Valid until str_arena_reset.
+ */
+const char *str_dup(const char *s, size_t len);
+
+/* Free every string of the arena (after each request). */
+void str_arena_reset(void);
+
+/* Name of a value's type: "float32", "map(string,float32)",
+   "seq(map(int64,float32))". buf holds at least 48 bytes. */
+const char *type_name(int32_t kind, int32_t dtype, int32_t key_dtype,
+                      char *buf, int cap);
 
 #endif

@@ -20,7 +20,9 @@ def test_build_reproduces_committed_runtime(tmp_path):
     assert first == build.RUNTIME_WASM.read_bytes(), (
         "runtime.wasm is stale: run `python -m wasmexport.abi_runtime.build` and commit it"
     )
-    relaxed = build.compile_runtime(tmp_path / "r.wasm", build.VARIANTS["runtime_relaxed.wasm"])
+    relaxed = build.compile_runtime(
+        tmp_path / "r.wasm", build.VARIANTS["runtime_relaxed.wasm"]
+    )
     assert relaxed == (build.HERE / "runtime_relaxed.wasm").read_bytes(), (
         "runtime_relaxed.wasm is stale: run `python -m wasmexport.abi_runtime.build`"
     )
