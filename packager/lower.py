@@ -33,6 +33,7 @@ from .plan_format import (
     ValueKind,
 )
 from .runtime_info import supported_op_types
+from .support import check_model_support
 
 __all__ = ["ALLOWED_DOMAINS", "check_ops", "lower", "opset_of"]
 
@@ -81,6 +82,8 @@ def check_ops(onnx_model: onnx.ModelProto) -> None:
                 op_type=node.op_type,
                 opset=opset,
             )
+    # dtypes and attribute values the kernels refuse (support.py)
+    check_model_support(onnx_model, opset_of)
 
 
 def _prepare(onnx_model: onnx.ModelProto) -> onnx.ModelProto:
