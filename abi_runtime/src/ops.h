@@ -137,7 +137,12 @@ typedef Status (*OpPrepare)(const Model *m, Node *n, Err *err);
     OP(InstanceNormalization, op_groupnorm, NULL, 3, 3, 1, 1) /* per (n,c) */ \
     OP(GroupNormalization, op_groupnorm, NULL, 3, 3, 1, 1) /* per group */    \
     OP(LpNormalization, op_lpnorm, NULL, 1, 1, 1, 1) /* x / ||x||_p */        \
-    OP(MeanVarianceNormalization, op_mvn, NULL, 1, 1, 1, 1) /* standardise */
+    OP(MeanVarianceNormalization, op_mvn, NULL, 1, 1, 1, 1) /* standardise */ \
+    /* losses (ops_loss.c) */                                               \
+    OP(NegativeLogLikelihoodLoss, op_nll_loss, NULL, 2, 3, 1, 1) /* -x[t]*w */\
+    OP(SoftmaxCrossEntropyLoss, op_sce_loss, NULL, 2, 3, 1, 2) /* nll(lsm) */ \
+    /* more elementwise (ops_math.c) */                                     \
+    OP(Swish, op_math_unary, NULL, 1, 1, 1, 1)      /* x*sigmoid(a*x) */
 
 typedef enum {
 #define OP_ENUM(name, run, prep, in_lo, in_hi, out_lo, out_hi) OP_##name,

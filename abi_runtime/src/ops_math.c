@@ -86,7 +86,9 @@ static ActArgs act_args(const Node *n)
     double alpha = 0.0, beta = 0.0;
     switch (n->op) {
     case OP_LeakyRelu: alpha = 0.01; break;
-    case OP_Elu: case OP_Celu: case OP_ThresholdedRelu: alpha = 1.0; break;
+    case OP_Elu: case OP_Celu: case OP_ThresholdedRelu: case OP_Swish:
+        alpha = 1.0;
+        break;
     case OP_Selu: alpha = 1.67326319217681884765625; break;
     case OP_HardSigmoid: alpha = 0.2; beta = 0.5; break;
     case OP_HardSwish: alpha = 1.0 / 6.0; beta = 0.5; break;
@@ -160,6 +162,10 @@ static double unary_f(int32_t op, const ActArgs *a, double x)
     }
     case OP_Shrink: return x < -a->lambd ? x + a->bias
                          : x > a->lambd ? x - a->bias : 0.0;
+    case OP_Swish: {
+        double z = a->alpha * x;
+        return x * (z >= 0.0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z)));
+    }
     default: return NAN;
     }
 }
