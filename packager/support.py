@@ -38,12 +38,13 @@ _FLOAT_UNARY = (
     "Acos Atan Sinh Cosh Asinh Acosh Atanh HardSigmoid HardSwish Elu Selu Celu Softplus "
     "Softsign ThresholdedRelu Gelu Mish IsNaN IsInf Sum Mean Hardmax BatchNormalization "
     "LayerNormalization RMSNormalization InstanceNormalization GroupNormalization "
-    "LpNormalization MeanVarianceNormalization"
+    "LpNormalization MeanVarianceNormalization LRN Swish NegativeLogLikelihoodLoss "
+    "SoftmaxCrossEntropyLoss"
 ).split()
 _NUMERIC = (
     "Abs Neg Sign Relu Shrink Add Sub Mul Div Pow Mod Min Max PRelu Clip Less LessOrEqual "
     "Greater GreaterOrEqual ReduceSum ReduceMean ReduceProd ReduceL1 ReduceL2 ReduceLogSum "
-    "ReduceLogSumExp ReduceSumSquare ArgMax ArgMin CumSum TopK"
+    "ReduceLogSumExp ReduceSumSquare ArgMax ArgMin CumSum CumProd TopK"
 ).split()
 
 # Supported dtypes of input 0 per op (ops absent here are not checked by dtype).

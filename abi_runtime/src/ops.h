@@ -142,7 +142,12 @@ typedef Status (*OpPrepare)(const Model *m, Node *n, Err *err);
     OP(NegativeLogLikelihoodLoss, op_nll_loss, NULL, 2, 3, 1, 1) /* -x[t]*w */\
     OP(SoftmaxCrossEntropyLoss, op_sce_loss, NULL, 2, 3, 1, 2) /* nll(lsm) */ \
     /* more elementwise (ops_math.c) */                                     \
-    OP(Swish, op_math_unary, NULL, 1, 1, 1, 1)      /* x*sigmoid(a*x) */
+    OP(Swish, op_math_unary, NULL, 1, 1, 1, 1)      /* x*sigmoid(a*x) */      \
+    OP(CumProd, op_cumsum, NULL, 2, 2, 1, 1)        /* running product */     \
+    OP(LRN, op_lrn, NULL, 1, 1, 1, 1)               /* cross-channel norm */  \
+    /* quantisation (ops_quant.c) */                                        \
+    OP(QuantizeLinear, op_quantize, NULL, 2, 3, 1, 1) /* round(x/s)+zp */     \
+    OP(DequantizeLinear, op_dequantize, NULL, 2, 3, 1, 1) /* (x-zp)*s */
 
 typedef enum {
 #define OP_ENUM(name, run, prep, in_lo, in_hi, out_lo, out_hi) OP_##name,

@@ -287,3 +287,39 @@ Status op_mvn(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
     free(s);
     return ST_OK;
 }
+
+/* Local response normalisation across channels of X (N, C, ...):
+   y = x / (bias + alpha / size * sum of x^2 over the channel window)^beta,
+   the window running from c - floor((size-1)/2) to c + ceil((size-1)/2). */
+Status op_lrn(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
+{
+    const Tensor *x = in[0];
+    Status st;
+    if ((st = require_floats(n, in, err)) != ST_OK)
+        return st;
+    int64_t size = attr_int(n, "size", 0);
+    if (x->ndim < 2 || size <= 0)
+        return node_fail(n, err, ST_SHAPE_MISMATCH, "expected rank >= 2 and "
+                         "size > 0, got rank %d, size %lld", (int)x->ndim,
+                         (long long)size);
+    double alpha = attr_float(n, "alpha", 1e-4f), beta = attr_float(n, "beta", 0.75f);
+    double bias = attr_float(n, "bias", 1.0f);
+    int64_t nb = x->dims[0], c = x->dims[1], sp = nb * c ? x->numel / (nb * c) : 0;
+    int64_t lo = (size - 1) / 2, hi = size - 1 - lo;
+    if ((st = tensor_alloc_like(out[0], x, err)) != ST_OK)
+        return st;
+    for (int64_t b = 0; b < nb; b++)
+        for (int64_t ch = 0; ch < c; ch++)
+            for (int64_t i = 0; i < sp; i++) {
+                double s = 0.0;
+                for (int64_t k = ch - lo; k <= ch + hi; k++) {
+                    if (k < 0 || k >= c) continue;
+                    double v = elem_get_f(x, (b * c + k) * sp + i);
+                    s += v * v;
+                }
+                int64_t at = (b * c + ch) * sp + i;
+                elem_set_f(out[0], at, elem_get_f(x, at) /
+                                       pow(bias + alpha / (double)size * s, beta));
+            }
+    return ST_OK;
+}

@@ -224,8 +224,21 @@ Status op_argminmax(const Node *n, Tensor *const *in, Tensor *const *out,
 
 /* ---- CumSum --------------------------------------------------------- */
 
-/* Y = running sum of X along axis (input 1, a scalar); exclusive shifts by
-   one, reverse sums from the end. */
+/* One step of a running sum or product, float and integer (wrapping). */
+static void accumulate(int prod, double *fs, int64_t *is, double fv,
+                       int64_t iv)
+{
+    if (prod) {
+        *fs *= fv;
+        *is = (int64_t)((uint64_t)*is * (uint64_t)iv);
+    } else {
+        *fs += fv;
+        *is = (int64_t)((uint64_t)*is + (uint64_t)iv);
+    }
+}
+
+/* Y = running sum (CumProd: product) of X along axis (input 1, a scalar);
+   exclusive shifts by one, reverse runs from the end. */
 Status op_cumsum(const Node *n, Tensor *const *in, Tensor *const *out,
                  Err *err)
 {
@@ -250,17 +263,18 @@ Status op_cumsum(const Node *n, Tensor *const *in, Tensor *const *out,
     }
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < inner; i++) {
-            double fs = 0.0;
-            int64_t is = 0;
+            int prod = n->op == OP_CumProd;
+            double fs = prod ? 1.0 : 0.0;
+            int64_t is = prod ? 1 : 0;
             for (int64_t s = 0; s < len; s++) {
                 int64_t k = rev ? len - 1 - s : s;
                 int64_t at = (o * len + k) * inner + i;
                 double fv = dom == DOM_FLOAT ? elem_get_f(x, at) : 0.0;
                 int64_t iv = dom == DOM_FLOAT ? 0 : elem_get_i(x, at);
-                if (!excl) { fs += fv; is = (int64_t)((uint64_t)is + (uint64_t)iv); }
+                if (!excl) accumulate(prod, &fs, &is, fv, iv);
                 if (dom == DOM_FLOAT) elem_set_f(out[0], at, fs);
                 else elem_set_i(out[0], at, is);
-                if (excl) { fs += fv; is = (int64_t)((uint64_t)is + (uint64_t)iv); }
+                if (excl) accumulate(prod, &fs, &is, fv, iv);
             }
         }
     return ST_OK;
