@@ -147,7 +147,14 @@ typedef Status (*OpPrepare)(const Model *m, Node *n, Err *err);
     OP(LRN, op_lrn, NULL, 1, 1, 1, 1)               /* cross-channel norm */  \
     /* quantisation (ops_quant.c) */                                        \
     OP(QuantizeLinear, op_quantize, NULL, 2, 3, 1, 1) /* round(x/s)+zp */     \
-    OP(DequantizeLinear, op_dequantize, NULL, 2, 3, 1, 1) /* (x-zp)*s */
+    OP(DequantizeLinear, op_dequantize, NULL, 2, 3, 1, 1) /* (x-zp)*s */      \
+    OP(DynamicQuantizeLinear, op_dynamic_quantize, NULL, 1, 1, 3, 3)          \
+                                               /* uint8 over x's range */     \
+    OP(MatMulInteger, op_matmul_integer, NULL, 2, 4, 1, 1) /* int32 matmul */ \
+    /* signal windows (ops_signal.c) */                                     \
+    OP(HannWindow, op_window, NULL, 1, 1, 1, 1)     /* sin^2(pi n / N) */     \
+    OP(HammingWindow, op_window, NULL, 1, 1, 1, 1)  /* a - b cos(2 pi n/N) */ \
+    OP(BlackmanWindow, op_window, NULL, 1, 1, 1, 1) /* 3-term cosine */
 
 typedef enum {
 #define OP_ENUM(name, run, prep, in_lo, in_hi, out_lo, out_hi) OP_##name,

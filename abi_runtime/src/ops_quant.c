@@ -150,3 +150,91 @@ Status op_dequantize(const Node *n, Tensor *const *in, Tensor *const *out,
     tensor_release(&offs);
     return ST_OK;
 }
+
+/* Y (uint8), scale, zero point = the uint8 quantisation of X over the
+   range [min(0, min X), max(0, max X)], computed in float32. */
+Status op_dynamic_quantize(const Node *n, Tensor *const *in,
+                           Tensor *const *out, Err *err)
+{
+    const Tensor *x = in[0];
+    if (x->dtype != DT_FLOAT)
+        return node_fail(n, err, ST_UNSUPPORTED_OP, "dtype %s is not "
+                         "supported", dtype_name(x->dtype));
+    const float *xv = x->data;
+    float mx = 0.0f, mn = 0.0f;
+    for (int64_t i = 0; i < x->numel; i++) {
+        mx = xv[i] > mx ? xv[i] : mx;
+        mn = xv[i] < mn ? xv[i] : mn;
+    }
+    float scale = (mx == mn ? 1.0f : mx - mn) / 255.0f;
+    float zp = 0.0f - mn / scale;
+    zp = nearbyintf(zp < 0.0f ? 0.0f : zp > 255.0f ? 255.0f : zp);
+    Status st;
+    if ((st = tensor_alloc(out[0], DT_UINT8, x->ndim, x->dims, err)))
+        return st;
+    for (int64_t i = 0; i < x->numel; i++) {
+        float q = nearbyintf(xv[i] / scale) + zp;
+        ((uint8_t *)out[0]->data)[i] = (uint8_t)(isnan(q) ? 0.0f : q < 0.0f ? 0.0f
+                                                 : q > 255.0f ? 255.0f : q);
+    }
+    if (n->n_out > 1 && out[1]) {
+        if ((st = tensor_alloc(out[1], DT_FLOAT, 0, NULL, err)))
+            return st;
+        *(float *)out[1]->data = scale;
+    }
+    if (n->n_out > 2 && out[2]) {
+        if ((st = tensor_alloc(out[2], DT_UINT8, 0, NULL, err)))
+            return st;
+        *(uint8_t *)out[2]->data = (uint8_t)zp;
+    }
+    return ST_OK;
+}
+
+/* Y (int32) = (A - a_zero_point) x (B - b_zero_point): A (..., M, K) and B
+   (K, N) or (..., K, N) with the same batch dims; a zero point is a scalar
+   or per row of A (M), b's a scalar or per column of B (N). */
+Status op_matmul_integer(const Node *n, Tensor *const *in, Tensor *const *out,
+                         Err *err)
+{
+    const Tensor *a = in[0], *b = in[1];
+    const Tensor *az = n->n_in > 2 ? in[2] : NULL, *bz = n->n_in > 3 ? in[3] : NULL;
+    if (a->ndim < 2 || b->ndim < 2 || dtype_domain(a->dtype) == DOM_FLOAT ||
+        dtype_domain(b->dtype) == DOM_FLOAT || dtype_size(a->dtype) != 1 ||
+        dtype_size(b->dtype) != 1)
+        return node_fail(n, err, ST_UNSUPPORTED_OP, "expected 8-bit integer "
+                         "matrices, got %s and %s", dtype_name(a->dtype),
+                         dtype_name(b->dtype));
+    int64_t m = a->dims[a->ndim - 2], k = a->dims[a->ndim - 1];
+    int64_t nn = b->dims[b->ndim - 1], batch = a->numel / (m * k ? m * k : 1);
+    int b_batched = b->ndim > 2;
+    if (b->dims[b->ndim - 2] != k || (b_batched && (b->ndim != a->ndim ||
+                                                    b->numel != batch * k * nn)))
+        return node_fail(n, err, ST_SHAPE_MISMATCH, "inner dims differ or "
+                         "batch dims do not match");
+    if ((az && az->numel != 1 && az->numel != m) ||
+        (bz && bz->numel != 1 && bz->numel != nn))
+        return node_fail(n, err, ST_UNSUPPORTED_OP, "zero points must be "
+                         "scalars, per row of A or per column of B");
+    int64_t dims[MAX_RANK];
+    for (int32_t i = 0; i < a->ndim; i++)
+        dims[i] = a->dims[i];
+    dims[a->ndim - 1] = nn;
+    Status st = tensor_alloc(out[0], DT_INT32, a->ndim, dims, err);
+    if (st != ST_OK)
+        return st;
+    int32_t *y = out[0]->data;
+    for (int64_t p = 0; p < batch; p++)
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < nn; j++) {
+                int64_t acc = 0;
+                int64_t za = az ? elem_get_i(az, az->numel == 1 ? 0 : i) : 0;
+                int64_t zb = bz ? elem_get_i(bz, bz->numel == 1 ? 0 : j) : 0;
+                for (int64_t t = 0; t < k; t++) {
+                    int64_t av = elem_get_i(a, (p * m + i) * k + t) - za;
+                    int64_t bv = elem_get_i(b, ((b_batched ? p : 0) * k + t) * nn + j) - zb;
+                    acc += av * bv;
+                }
+                y[(p * m + i) * nn + j] = (int32_t)acc;
+            }
+    return ST_OK;
+}
