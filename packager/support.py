@@ -58,8 +58,8 @@ OP_DTYPES: dict[str, frozenset[int]] = {
     "DequantizeLinear": frozenset({_T.INT8, _T.UINT8, _T.INT16, _T.UINT16, _T.INT32}),
     "MatMulInteger": frozenset({_T.INT8, _T.UINT8}),
     # kernels that compute in float32 only
-    **{op: FLOAT32 for op in ("Conv", "Gemm", "MatMul", "Softmax", "LogSoftmax",
-                              "DynamicQuantizeLinear")},  # fmt: skip
+    **{op: FLOAT32 for op in ("Conv", "Gemm", "MatMul", "Softmax", "LogSoftmax")},
+    "DynamicQuantizeLinear": FLOAT32,
 }
 # Ops whose later inputs must also have a supported dtype: op -> (input index, dtypes).
 _MORE_INPUTS: dict[str, tuple[tuple[int, frozenset[int]], ...]] = {
