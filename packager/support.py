@@ -39,7 +39,7 @@ _FLOAT_UNARY = (
     "Softsign ThresholdedRelu Gelu Mish IsNaN IsInf Sum Mean Hardmax BatchNormalization "
     "LayerNormalization RMSNormalization InstanceNormalization GroupNormalization "
     "LpNormalization MeanVarianceNormalization LRN Swish NegativeLogLikelihoodLoss "
-    "SoftmaxCrossEntropyLoss"
+    "SoftmaxCrossEntropyLoss Attention RotaryEmbedding"
 ).split()
 _NUMERIC = (
     "Abs Neg Sign Relu Shrink Add Sub Mul Div Pow Mod Min Max PRelu Clip Less LessOrEqual "

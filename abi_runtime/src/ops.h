@@ -154,7 +154,10 @@ typedef Status (*OpPrepare)(const Model *m, Node *n, Err *err);
     /* signal windows (ops_signal.c) */                                     \
     OP(HannWindow, op_window, NULL, 1, 1, 1, 1)     /* sin^2(pi n / N) */     \
     OP(HammingWindow, op_window, NULL, 1, 1, 1, 1)  /* a - b cos(2 pi n/N) */ \
-    OP(BlackmanWindow, op_window, NULL, 1, 1, 1, 1) /* 3-term cosine */
+    OP(BlackmanWindow, op_window, NULL, 1, 1, 1, 1) /* 3-term cosine */       \
+    /* attention (ops_attention.c) */                                       \
+    OP(Attention, op_attention, NULL, 3, 7, 1, 4) /* softmax(QK^T+bias) V */ \
+    OP(RotaryEmbedding, op_rotary, NULL, 3, 4, 1, 1) /* rotate feature pairs */
 
 typedef enum {
 #define OP_ENUM(name, run, prep, in_lo, in_hi, out_lo, out_hi) OP_##name,
