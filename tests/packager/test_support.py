@@ -83,3 +83,28 @@ def test_support_generic_binary_matches_onnxruntime(op, dtype, attrs):
     (expected,) = onnxruntime_run(model, [a, b])
     assert got.dtype == expected.dtype
     np.testing.assert_allclose(got.astype(np.float64), expected.astype(np.float64), rtol=1e-3)
+
+
+@pytest.mark.parametrize("is_causal", [0, 1])
+def test_support_attention_gqa_with_cache_matches_reference(is_causal):
+    from onnx.reference import ReferenceEvaluator
+
+    rng = np.random.default_rng(1)
+    b, hq, hkv, lq, past, d = 2, 4, 2, 3, 2, 8
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in
+              [(b, lq, hq * d), (b, lq, hkv * d), (b, lq, hkv * d),
+               (b, hkv, past, d), (b, hkv, past, d)]]  # fmt: skip
+    names = ["q", "k", "v", "pk", "pv"]
+    attention = helper.make_node(
+        "Attention", [*names[:3], "", "pk", "pv"], ["y", "present_k", "present_v"],
+        name="attention0", q_num_heads=hq, kv_num_heads=hkv, is_causal=is_causal,
+    )  # fmt: skip
+    inputs = [(n, FLOAT, list(a.shape)) for n, a in zip(names, arrays, strict=True)]
+    outputs = [(n, FLOAT, None) for n in ("y", "present_k", "present_v")]
+    model = make_model([attention], inputs, outputs, opset=23)
+    model.ir_version = 10
+    expected = ReferenceEvaluator(model).run(None, dict(zip(names, arrays, strict=True)))
+    with load(package(model).wasm) as module:
+        got = module.run(arrays)
+    for g, e in zip(got, expected, strict=True):
+        np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-5)
