@@ -109,14 +109,28 @@ Status op_attention(const Node *n, Tensor *const *in, Tensor *const *out,
         (st = heads_view(n, in[1], attr_int(n, "kv_num_heads", 0), &k, err)) ||
         (st = heads_view(n, in[2], attr_int(n, "kv_num_heads", 0), &v, err)))
         return st;
-    int64_t p = pk ? pk->dims[2] : 0, t = p + k.s;
+    int64_t p = pk && pk->ndim == 4 ? pk->dims[2] : 0, t = p + k.s;
     if ((pk == NULL) != (pv == NULL) || (pk && (pk->ndim != 4 || pv->ndim != 4 ||
-        pk->dims[1] != k.h || pk->dims[3] != k.d || pv->dims[2] != p ||
+        pk->dims[0] != q.b || pv->dims[0] != q.b || pk->dims[1] != k.h ||
+        pv->dims[1] != k.h || pk->dims[3] != k.d || pv->dims[2] != p ||
         pv->dims[3] != v.d)) || k.h == 0 || q.h % k.h || k.d != q.d ||
-        v.h != k.h || v.s != k.s || (mask && mask->ndim < 1) ||
-        (nonpad && nonpad->numel != q.b) || (mask && mask->ndim > 4))
-        return node_fail(n, err, ST_SHAPE_MISMATCH, "Q, K, V, mask or cache "
-                         "shapes do not fit together");
+        v.h != k.h || v.s != k.s || k.b != q.b || v.b != q.b ||
+        (nonpad && (nonpad->numel != q.b || (nonpad->dtype != DT_INT64 &&
+                                             nonpad->dtype != DT_INT32))))
+        return node_fail(n, err, ST_SHAPE_MISMATCH, "Q, K, V, cache or "
+                         "nonpad_kv_seqlen shapes do not fit together");
+    /* the mask broadcasts to (B, Hq, Lq, T); a shorter last dim is padded */
+    int64_t extent[4] = {q.b, q.h, q.s, t};
+    for (int32_t d = 0; mask && d < mask->ndim; d++) {
+        int64_t e = mask->ndim <= 4 ? extent[4 - mask->ndim + d] : -1;
+        int last = d == mask->ndim - 1;
+        if (e < 0 || (last ? mask->dims[d] > e
+                           : mask->dims[d] != 1 && mask->dims[d] != e))
+            return node_fail(n, err, ST_SHAPE_MISMATCH, "attn_mask does not "
+                             "broadcast to (%lld, %lld, %lld, %lld)",
+                             (long long)q.b, (long long)q.h, (long long)q.s,
+                             (long long)t);
+    }
     const Attr *sa = node_attr(n, "scale");
     double scale = sa && sa->type == AT_FLOAT ? attr_floats_at(sa, 0)
                                               : 1.0 / sqrt((double)q.d);
@@ -228,7 +242,10 @@ Status op_rotary(const Node *n, Tensor *const *in, Tensor *const *out,
     rot = rot ? rot : v.d;
     int64_t half = rot / 2;
     int inter = (int)attr_int(n, "interleaved", 0);
-    int64_t rows = pid ? cs->dims[0] : v.b * v.s;
+    int64_t rows = pid ? (cs->ndim ? cs->dims[0] : 0) : v.b * v.s;
+    if (pid && pid->dtype != DT_INT64 && pid->dtype != DT_INT32)
+        return node_fail(n, err, ST_UNSUPPORTED_OP, "position_ids must be "
+                         "int64");
     if (rot > v.d || rot % 2 || cs->numel != rows * half || sn->numel != cs->numel ||
         (pid && (pid->numel != v.b * v.s || cs->ndim != 2)))
         return node_fail(n, err, ST_SHAPE_MISMATCH, "caches do not fit "

@@ -168,8 +168,8 @@ Status op_groupnorm(const Node *n, Tensor *const *in, Tensor *const *out,
         return node_fail(n, err, ST_SHAPE_MISMATCH, "num_groups %lld does not "
                          "divide %lld channels", (long long)g, (long long)c);
     int per_group = scale->numel == g && g != c;
-    if ((!per_group && (st = check_param(n, scale, c, 1, err))) ||
-        (!per_group && (st = check_param(n, b, c, 2, err))))
+    if ((st = check_param(n, scale, per_group ? g : c, 1, err)) ||
+        (st = check_param(n, b, per_group ? g : c, 2, err)))
         return st;
     int64_t sp = nb * c ? x->numel / (nb * c) : 0, cg = c / g;
     double eps = attr_float(n, "epsilon", 1e-5f);
