@@ -40,6 +40,7 @@ from .plan_format import (
     ValueKind,
 )
 from .runtime_info import supported_op_types
+from .support import check_model_support
 
 __all__ = ["ALLOWED_DOMAINS", "check_ops", "lower", "opset_of"]
 
@@ -118,6 +119,8 @@ def check_ops(onnx_model: onnx.ModelProto) -> None:
         if key[0] == "":
             first = elem_types.get(node.input[0], 0) if node.input else 0
             check_node(node, opset, first)
+    # dtypes and attribute values the kernels refuse (support.py)
+    check_model_support(onnx_model, opset_of)
 
 
 def _name_nodes(graph: onnx.GraphProto, prefix: str = "") -> None:
