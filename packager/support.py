@@ -51,7 +51,9 @@ _NUMERIC = (
 OP_DTYPES: dict[str, frozenset[int]] = {
     **{op: FLOATS for op in _FLOAT_UNARY},
     **{op: NUMERIC for op in _NUMERIC},
-    **{op: NUMERIC_BOOL for op in ("Equal", "ReduceMax", "ReduceMin", "Cast", "CastLike")},
+    **{op: NUMERIC_BOOL for op in ("Equal", "ReduceMax", "ReduceMin")},
+    # strings convert to and from every numeric dtype but float16 (ops_string.c)
+    **{op: RUNTIME_DTYPES for op in ("Cast", "CastLike")},
     **{op: BOOL for op in ("Not", "And", "Or", "Xor")},
     **{op: INTS for op in ("BitwiseNot", "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitShift")},
     "QuantizeLinear": FLOATS,
@@ -67,7 +69,7 @@ _MORE_INPUTS: dict[str, tuple[tuple[int, frozenset[int]], ...]] = {
     "Conv": ((1, FLOAT32),),
     "Gemm": ((1, FLOAT32),),
     "MatMul": ((1, FLOAT32),),
-    "CastLike": ((1, NUMERIC_BOOL),),
+    "CastLike": ((1, RUNTIME_DTYPES),),
     "Pow": ((1, NUMERIC),),
 }
 
@@ -116,10 +118,15 @@ def _check_dtypes(node: onnx.NodeProto, opset: int, dtypes: dict[str, int]) -> N
             got = _dtype_name(dtype).lower()
             raise _refuse(node, opset, f"input {index} ({name!r}) is {got}; "
                           f"the runtime supports {supported}")  # fmt: skip
-    if node.op_type == "Cast":
+    if node.op_type in ("Cast", "CastLike"):
         to = next((a.i for a in node.attribute if a.name == "to"), None)
-        if to is not None and to not in NUMERIC_BOOL:
+        if node.op_type == "CastLike":
+            to = dtypes.get(node.input[1]) if len(node.input) > 1 else None
+        if to is not None and to not in RUNTIME_DTYPES:
             raise _refuse(node, opset, f"cast to {_dtype_name(to)} is not supported")
+        source = dtypes.get(node.input[0])
+        if {source, to} == {_T.STRING, _T.FLOAT16}:
+            raise _refuse(node, opset, "casts between string and float16 are not supported")
 
 
 def _attr(node: onnx.NodeProto, name: str, default):

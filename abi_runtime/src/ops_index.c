@@ -627,13 +627,13 @@ static void reduce_into(Tensor *y, int64_t i, const Tensor *u, int64_t j,
         return;
     }
     case DT_FLOAT16: {
-        float a = elem_half_to_float(((uint16_t *)y->data)[i]);
-        float b = elem_half_to_float(((const uint16_t *)u->data)[j]);
+        float a = half_to_float(((uint16_t *)y->data)[i]);
+        float b = half_to_float(((const uint16_t *)u->data)[j]);
         float r = red == RED_ADD ? a + b : red == RED_MUL ? a * b
                 : red == RED_MAX ? (b > a ? b : a)
                 : red == RED_MIN ? (b < a ? b : a) : b;
         ((uint16_t *)y->data)[i] = red == RED_NONE
-            ? ((const uint16_t *)u->data)[j] : elem_float_to_half(r);
+            ? ((const uint16_t *)u->data)[j] : double_to_half(r);
         return;
     }
     default: return;
