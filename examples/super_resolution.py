@@ -20,9 +20,14 @@ Training: Adam with a short warm-up and a cosine decay over a wall-clock budget,
 tutorial's orthogonal initialisation are kept; on top of it, 9 of the channels start as
 the best linear 5x5 upscaler of the training photo (see init_linear_path), so the net
 starts level with bicubic and spends its short budget on what a linear filter misses.
+
 The seed fixes the initialisation and the order of the patches, but how many steps fit in
 the time budget depends on the machine; --steps N trains exactly N steps instead, and such
 runs repeat exactly.
+
+Expect about +0.2 dB over bicubic on china.jpg (+0.25 dB after 700 steps): most of that
+photo is foliage, fine texture that a 3x upscaler can hardly recover; the gain shows on
+edges such as the roofs and railings.
 
 Run it from the repository root (about a minute on two idle cores):
 
@@ -310,7 +315,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     add = parser.add_argument
     add("--out", type=Path, default=Path("out"), help="output directory (default: out/)")
-    add("--train-seconds", type=float, default=45.0, help="training budget (default: 45)")
+    add("--train-seconds", type=float, default=45.0, help="training seconds (default: 45)")
     add("--seed", type=int, default=0, help="random seed (default: 0)")
     add("--steps", type=int, help="train exactly this many steps instead (repeatable)")
     return parser.parse_args(argv)

@@ -157,7 +157,7 @@ def finalize_onnx_model(onnx_model: onnx.ModelProto, *, framework: str) -> onnx.
 def check_domains(onnx_model: onnx.ModelProto, *, framework: str) -> None:
     """Raise UnsupportedOpError for the first node outside ai.onnx / ai.onnx.ml."""
     opset = default_opset(onnx_model)
-    for graph in _iter_graphs(onnx_model.graph):
+    for graph in iter_graphs(onnx_model.graph):
         for node in graph.node:
             if node.domain not in ALLOWED_DOMAINS:
                 raise UnsupportedOpError(
@@ -367,7 +367,7 @@ def _name_unnamed_dims(onnx_model: onnx.ModelProto) -> None:
 
 def _drop_unused_opsets(onnx_model: onnx.ModelProto) -> None:
     """Remove opset imports of domains no node uses (the default domain always stays)."""
-    used = {node.domain for graph in _iter_graphs(onnx_model.graph) for node in graph.node}
+    used = {node.domain for graph in iter_graphs(onnx_model.graph) for node in graph.node}
     keep = [
         o for o in onnx_model.opset_import if o.domain in used or o.domain in ("", "ai.onnx")
     ]
@@ -378,21 +378,32 @@ def _drop_unused_opsets(onnx_model: onnx.ModelProto) -> None:
         onnx_model.opset_import.extend(keep)
 
 
-def _iter_graphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
+def rename_value(graph: onnx.GraphProto, old: str, new: str) -> None:
+    """Rename a value everywhere: nodes (subgraphs too), graph inputs, outputs, value_info."""
+    for g in iter_graphs(graph):
+        for node in g.node:
+            node.input[:] = [new if name == old else name for name in node.input]
+            node.output[:] = [new if name == old else name for name in node.output]
+        for value in [*g.input, *g.output, *g.value_info]:
+            if value.name == old:
+                value.name = new
+
+
+def iter_graphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
     """The graph and, depth first, every subgraph of its nodes (If, Loop, Scan bodies)."""
     yield graph
     for node in graph.node:
         for attribute in node.attribute:
             if attribute.type == onnx.AttributeProto.GRAPH:
-                yield from _iter_graphs(attribute.g)
+                yield from iter_graphs(attribute.g)
             elif attribute.type == onnx.AttributeProto.GRAPHS:
                 for subgraph in attribute.graphs:
-                    yield from _iter_graphs(subgraph)
+                    yield from iter_graphs(subgraph)
 
 
 def _iter_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
     """Every initializer and tensor attribute of the graph and its subgraphs."""
-    for g in _iter_graphs(graph):
+    for g in iter_graphs(graph):
         yield from g.initializer
         for node in g.node:
             for attribute in node.attribute:

@@ -53,6 +53,8 @@ from .onnx import (
     default_opset,
     finalize_onnx_model,
     graph_inputs,
+    iter_graphs,
+    rename_value,
 )
 from .registry import ExportedModel
 from .sample_inputs import (
@@ -240,7 +242,7 @@ def check_converted_ops(
             the Keras layer), the op and the opset.
     """
     opset = default_opset(onnx_model)
-    for graph in _iter_graphs(onnx_model.graph):
+    for graph in iter_graphs(onnx_model.graph):
         for node in graph.node:
             if node.domain in ALLOWED_DOMAINS and onnx.defs.has(node.op_type, node.domain):
                 continue
@@ -726,7 +728,7 @@ def _fix_value_names(
     for value in [*graph_inputs(onnx_model), *graph.output]:
         clean = _TENSOR_SUFFIX.sub("", value.name)
         if clean != value.name:
-            _rename_value(graph, value.name, clean)
+            rename_value(graph, value.name, clean)
 
     got_inputs = [value.name for value in graph_inputs(onnx_model)]
     got_outputs = sorted(value.name for value in graph.output)
@@ -788,34 +790,6 @@ def _name_dynamic_dims(onnx_model: onnx.ModelProto, axes: dict[str, dict[int, st
                 dim.dim_param = hint.dim_param
             elif dim.dim_param.startswith("unk__"):
                 dim.ClearField("dim_param")
-
-
-def _rename_value(graph: onnx.GraphProto, old: str, new: str) -> None:
-    """Rename a value everywhere: nodes (subgraphs too), graph inputs, outputs, value_info."""
-    for node in graph.node:
-        node.input[:] = [new if name == old else name for name in node.input]
-        node.output[:] = [new if name == old else name for name in node.output]
-        for attribute in node.attribute:
-            if attribute.type == onnx.AttributeProto.GRAPH:
-                _rename_value(attribute.g, old, new)
-            elif attribute.type == onnx.AttributeProto.GRAPHS:
-                for subgraph in attribute.graphs:
-                    _rename_value(subgraph, old, new)
-    for value in [*graph.input, *graph.output, *graph.value_info]:
-        if value.name == old:
-            value.name = new
-
-
-def _iter_graphs(graph: onnx.GraphProto):
-    """The graph and, depth first, every subgraph of its nodes (Loop, If, Scan bodies)."""
-    yield graph
-    for node in graph.node:
-        for attribute in node.attribute:
-            if attribute.type == onnx.AttributeProto.GRAPH:
-                yield from _iter_graphs(attribute.g)
-            elif attribute.type == onnx.AttributeProto.GRAPHS:
-                for subgraph in attribute.graphs:
-                    yield from _iter_graphs(subgraph)
 
 
 def _layer_of(node_name: str, layer_names: frozenset[str]) -> str:

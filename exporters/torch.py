@@ -17,6 +17,7 @@ torch is imported only when an export runs; `is_torch_module` never imports it.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import io
 import keyword
@@ -32,7 +33,13 @@ import numpy as np
 import onnx
 
 from ..errors import ConvertError
-from .onnx import declared_dynamic_axes, default_opset, finalize_onnx_model, graph_inputs
+from .onnx import (
+    declared_dynamic_axes,
+    default_opset,
+    finalize_onnx_model,
+    graph_inputs,
+    rename_value,
+)
 from .registry import ExportedModel
 from .sample_inputs import normalize_dynamic_axes, normalize_sample_inputs
 
@@ -327,9 +334,11 @@ def _export_dynamo(
             {axis: dim(name) for axis, name in axes[n].items()} if n in axes else None
             for n in input_names
         )
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _quiet_registration_log():
         # inputs sharing a dim name share one Dim; torch warns that it names it once
         warnings.filterwarnings("ignore", message=r"# The axis name: .* will not be used")
+        # torch's own pytree code trips over its own deprecation while exporting
+        warnings.filterwarnings("ignore", category=FutureWarning, message=r".*LeafSpec")
         program = torch.onnx.export(
             model,
             args,
@@ -345,6 +354,22 @@ def _export_dynamo(
     # TODO(exporters): a model over 2 GB cannot be held inline in one ModelProto; refuse it
     # with a clear ConvertError instead of protobuf's serialisation error.
     return program.model_proto
+
+
+@contextlib.contextmanager
+def _quiet_registration_log():
+    """Silence torch.onnx's per-export notes that optional torchvision ops are absent.
+
+    The dynamo exporter logs one warning per torchvision op it cannot register when
+    torchvision is not installed; none of them concerns the model being exported.
+    """
+    log = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def _export_legacy(
@@ -409,7 +434,7 @@ def _fix_input_names(
     if len(current) == len(input_names) and not set(current) <= set(input_names):
         for old, new in zip(current, input_names, strict=True):
             if old != new:
-                _rename_value(graph, old, new)
+                rename_value(graph, old, new)
         return
     if not set(current) <= set(input_names):
         raise ConvertError(
@@ -448,29 +473,13 @@ def _fix_output_names(
         if old == new:
             continue
         if old in produced and old not in inputs and current.count(old) == 1:
-            _rename_value(graph, old, new)
+            rename_value(graph, old, new)
         else:
             graph.node.append(
                 onnx.helper.make_node("Identity", [old], [new], name=f"{new}_identity")
             )
             graph.output[i].name = new
         current[i] = new
-
-
-def _rename_value(graph: onnx.GraphProto, old: str, new: str) -> None:
-    """Rename a value everywhere: nodes (subgraphs too), graph inputs, outputs, value_info."""
-    for node in graph.node:
-        node.input[:] = [new if name == old else name for name in node.input]
-        node.output[:] = [new if name == old else name for name in node.output]
-        for attribute in node.attribute:
-            if attribute.type == onnx.AttributeProto.GRAPH:
-                _rename_value(attribute.g, old, new)
-            elif attribute.type == onnx.AttributeProto.GRAPHS:
-                for subgraph in attribute.graphs:
-                    _rename_value(subgraph, old, new)
-    for value in [*graph.input, *graph.output, *graph.value_info]:
-        if value.name == old:
-            value.name = new
 
 
 def _check_dynamic_axes(

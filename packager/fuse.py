@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from .graph_walk import drop_unused_initializers
+from .graph_walk import drop_unused_initializers, names_read, subgraphs
 
 __all__ = ["fuse"]
 
@@ -42,6 +42,11 @@ def _readers(graph: onnx.GraphProto) -> dict[str, int]:
                 count[name] = count.get(name, 0) + 1
     for out in graph.output:
         count[out.name] = count.get(out.name, 0) + 1
+    # a body of If, Loop or Scan that reads a value by name is a reader too
+    for node in graph.node:
+        for sub in subgraphs(node):
+            for name in names_read(sub):
+                count[name] = count.get(name, 0) + 1
     return count
 
 

@@ -19,6 +19,7 @@ from ..errors import PackageError, UnsupportedOpError
 from .fold import fold_constants
 from .fuse import fuse
 from .graph_walk import all_nodes, subgraphs
+from .op_checks import check_node
 from .pack import pack_weights
 from .plan_format import (
     ATTR_FLOAT,
@@ -39,6 +40,7 @@ from .plan_format import (
     ValueKind,
 )
 from .runtime_info import supported_op_types
+from .support import check_model_support
 
 __all__ = ["ALLOWED_DOMAINS", "check_ops", "lower", "opset_of"]
 
@@ -86,6 +88,11 @@ def check_ops(onnx_model: onnx.ModelProto) -> None:
         UnsupportedOpError: naming the node, its op_type, domain and opset.
     """
     supported = supported_op_types()
+    graph = onnx_model.graph
+    # dtypes of inputs, initializers and inferred values, for check_node's dtype check
+    elem_types = {v.name: v.type.tensor_type.elem_type
+                  for v in (*graph.input, *graph.value_info, *graph.output)}  # fmt: skip
+    elem_types.update({t.name: t.data_type for t in graph.initializer})
     for node in all_nodes(onnx_model.graph):
         if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
             continue  # lowered to a constant value, never executed
@@ -109,6 +116,11 @@ def check_ops(onnx_model: onnx.ModelProto) -> None:
                 op_type=node.op_type,
                 opset=opset,
             )
+        if key[0] == "":
+            first = elem_types.get(node.input[0], 0) if node.input else 0
+            check_node(node, opset, first)
+    # dtypes and attribute values the kernels refuse (support.py)
+    check_model_support(onnx_model, opset_of)
 
 
 def _name_nodes(graph: onnx.GraphProto, prefix: str = "") -> None:

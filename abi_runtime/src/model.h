@@ -40,8 +40,8 @@ typedef struct {
     int32_t rank;            /* declared rank, -1 when unknown */
     int32_t dims[MAX_RANK];  /* declared dimensions, see DIM_* */
     Tensor constant;         /* VK_CONSTANT: borrowed view into the blob */
-    int32_t last_use;        /* main graph: last node reading it, -1 none */
-    int32_t is_output;       /* a main-graph output: never freed early */
+    int32_t last_use;        /* last node of its graph reading it, -1 none */
+    int32_t is_output;       /* an output of its graph: never freed early */
     /* subgraphs: the graph that defines the value (-1 constants and dead
        values); last_use and is_output refer to that graph, and a read
        from inside a body counts as a read by the node holding the body */

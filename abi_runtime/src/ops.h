@@ -99,6 +99,7 @@ typedef Status (*OpPrepare)(const Model *m, Node *n, Err *err);
     OP(GlobalAveragePool, op_pool, prep_pool, 1, 1, 1, 1) /* mean / plane */  \
     OP(GlobalLpPool, op_pool, prep_pool, 1, 1, 1, 1) /* Lp norm per plane */ \
     OP(MaxUnpool, op_max_unpool, prep_pool, 2, 3, 1, 1) /* y.flat[i] = x */  \
+    OP(MaxRoiPool, op_max_roi_pool, NULL, 2, 2, 1, 1) /* max per roi bin */ \
     /* transposed and 3-D convolution (ops_convt.c) */                      \
     OP(ConvTranspose, op_conv_transpose, prep_conv_transpose, 2, 3, 1, 1)     \
                       /* gradient of Conv: scatter x through w, + b */ \
@@ -117,7 +118,104 @@ typedef Status (*OpPrepare)(const Model *m, Node *n, Err *err);
     /* recurrent layers (ops_rnn.c) */                                      \
     OP(RNN, op_rnn, prep_rnn, 3, 6, 1, 2)    /* H = f(X W^T + H R^T + b) */   \
     OP(GRU, op_rnn, prep_rnn, 3, 6, 1, 2)    /* gates z, r, h */              \
-    OP(LSTM, op_rnn, prep_rnn, 3, 8, 1, 3)   /* gates i, o, f, c; cell C */
+    OP(LSTM, op_rnn, prep_rnn, 3, 8, 1, 3)   /* gates i, o, f, c; cell C */    \
+    /* dtype-generic elementwise math (ops_math.c) */                       \
+    OP(Sign, op_math_unary, NULL, 1, 1, 1, 1)       /* -1, 0 or 1 */          \
+    OP(Floor, op_math_unary, NULL, 1, 1, 1, 1)      /* round down */          \
+    OP(Ceil, op_math_unary, NULL, 1, 1, 1, 1)       /* round up */            \
+    OP(Round, op_math_unary, NULL, 1, 1, 1, 1)      /* half to even */        \
+    OP(Reciprocal, op_math_unary, NULL, 1, 1, 1, 1) /* 1 / x */               \
+    OP(Sin, op_math_unary, NULL, 1, 1, 1, 1)        /* sin x */               \
+    OP(Cos, op_math_unary, NULL, 1, 1, 1, 1)        /* cos x */               \
+    OP(Tan, op_math_unary, NULL, 1, 1, 1, 1)        /* tan x */               \
+    OP(Asin, op_math_unary, NULL, 1, 1, 1, 1)       /* asin x */              \
+    OP(Acos, op_math_unary, NULL, 1, 1, 1, 1)       /* acos x */              \
+    OP(Atan, op_math_unary, NULL, 1, 1, 1, 1)       /* atan x */              \
+    OP(Sinh, op_math_unary, NULL, 1, 1, 1, 1)       /* sinh x */              \
+    OP(Cosh, op_math_unary, NULL, 1, 1, 1, 1)       /* cosh x */              \
+    OP(Asinh, op_math_unary, NULL, 1, 1, 1, 1)      /* asinh x */             \
+    OP(Acosh, op_math_unary, NULL, 1, 1, 1, 1)      /* acosh x */             \
+    OP(Atanh, op_math_unary, NULL, 1, 1, 1, 1)      /* atanh x */             \
+    OP(HardSigmoid, op_math_unary, NULL, 1, 1, 1, 1) /* clamp(a*x+b, 0, 1) */ \
+    OP(HardSwish, op_math_unary, NULL, 1, 1, 1, 1)  /* x*hardsigmoid(x) */    \
+    OP(Elu, op_math_unary, NULL, 1, 1, 1, 1)        /* x<0 ? a(e^x-1) : x */  \
+    OP(Selu, op_math_unary, NULL, 1, 1, 1, 1)       /* g*elu_a(x) */          \
+    OP(Celu, op_math_unary, NULL, 1, 1, 1, 1)       /* max(0,x)+min(0,elu) */ \
+    OP(Softplus, op_math_unary, NULL, 1, 1, 1, 1)   /* ln(1+e^x) */           \
+    OP(Softsign, op_math_unary, NULL, 1, 1, 1, 1)   /* x/(1+|x|) */           \
+    OP(ThresholdedRelu, op_math_unary, NULL, 1, 1, 1, 1) /* x>a ? x : 0 */    \
+    OP(Gelu, op_math_unary, NULL, 1, 1, 1, 1)       /* x*Phi(x), or tanh */   \
+    OP(Mish, op_math_unary, NULL, 1, 1, 1, 1)       /* x*tanh(softplus x) */  \
+    OP(Shrink, op_math_unary, NULL, 1, 1, 1, 1)     /* soft shrinkage */      \
+    OP(IsNaN, op_math_unary, NULL, 1, 1, 1, 1)      /* bool: x != x */        \
+    OP(IsInf, op_math_unary, NULL, 1, 1, 1, 1)      /* bool: |x| = inf */     \
+    OP(Not, op_math_unary, NULL, 1, 1, 1, 1)        /* bool: !x */            \
+    OP(BitwiseNot, op_math_unary, NULL, 1, 1, 1, 1) /* ~x */                  \
+    OP(Mod, op_math_binary, NULL, 2, 2, 1, 1)       /* a mod b (fmod attr) */ \
+    OP(PRelu, op_math_binary, NULL, 2, 2, 1, 1)     /* x<0 ? slope*x : x */   \
+    OP(Equal, op_math_binary, NULL, 2, 2, 1, 1)     /* bool: a == b */        \
+    OP(Less, op_math_binary, NULL, 2, 2, 1, 1)      /* bool: a < b */         \
+    OP(LessOrEqual, op_math_binary, NULL, 2, 2, 1, 1) /* bool: a <= b */      \
+    OP(Greater, op_math_binary, NULL, 2, 2, 1, 1)   /* bool: a > b */         \
+    OP(GreaterOrEqual, op_math_binary, NULL, 2, 2, 1, 1) /* bool: a >= b */   \
+    OP(And, op_math_binary, NULL, 2, 2, 1, 1)       /* bool: a && b */        \
+    OP(Or, op_math_binary, NULL, 2, 2, 1, 1)        /* bool: a || b */        \
+    OP(Xor, op_math_binary, NULL, 2, 2, 1, 1)       /* bool: a != b */        \
+    OP(BitwiseAnd, op_math_binary, NULL, 2, 2, 1, 1) /* a & b */              \
+    OP(BitwiseOr, op_math_binary, NULL, 2, 2, 1, 1) /* a | b */               \
+    OP(BitwiseXor, op_math_binary, NULL, 2, 2, 1, 1) /* a ^ b */              \
+    OP(BitShift, op_math_binary, NULL, 2, 2, 1, 1)  /* a << b or a >> b */    \
+    OP(Min, op_math_binary, NULL, 1, MAX_NODE_IO, 1, 1) /* elementwise min */ \
+    OP(Max, op_math_binary, NULL, 1, MAX_NODE_IO, 1, 1) /* elementwise max */ \
+    OP(Sum, op_math_binary, NULL, 1, MAX_NODE_IO, 1, 1) /* a + b + ... */     \
+    OP(Mean, op_math_binary, NULL, 1, MAX_NODE_IO, 1, 1) /* sum / count */    \
+    OP(Where, op_where, NULL, 3, 3, 1, 1)           /* c ? x : y, broadcast */\
+    OP(Clip, op_clip, NULL, 1, 3, 1, 1)             /* clamp to [lo, hi] */   \
+    OP(CastLike, op_cast_like, NULL, 2, 2, 1, 1)    /* x as target's dtype */ \
+    /* reductions and ranking (ops_reducers.c) */                           \
+    OP(ReduceSum, op_reduce, NULL, 1, 2, 1, 1)      /* sum over axes */       \
+    OP(ReduceMean, op_reduce, NULL, 1, 2, 1, 1)     /* mean over axes */      \
+    OP(ReduceMax, op_reduce, NULL, 1, 2, 1, 1)      /* max over axes */       \
+    OP(ReduceMin, op_reduce, NULL, 1, 2, 1, 1)      /* min over axes */       \
+    OP(ReduceProd, op_reduce, NULL, 1, 2, 1, 1)     /* product over axes */   \
+    OP(ReduceL1, op_reduce, NULL, 1, 2, 1, 1)       /* sum |x| */             \
+    OP(ReduceL2, op_reduce, NULL, 1, 2, 1, 1)       /* sqrt(sum x^2) */       \
+    OP(ReduceLogSum, op_reduce, NULL, 1, 2, 1, 1)   /* ln(sum x) */           \
+    OP(ReduceLogSumExp, op_reduce, NULL, 1, 2, 1, 1) /* ln(sum e^x) */        \
+    OP(ReduceSumSquare, op_reduce, NULL, 1, 2, 1, 1) /* sum x^2 */            \
+    OP(ArgMax, op_argminmax, NULL, 1, 1, 1, 1)      /* index of the max */    \
+    OP(ArgMin, op_argminmax, NULL, 1, 1, 1, 1)      /* index of the min */    \
+    OP(CumSum, op_cumsum, NULL, 2, 2, 1, 1)         /* running sum on axis */ \
+    OP(TopK, op_topk, NULL, 1, 2, 2, 2)             /* k largest/smallest */  \
+    OP(Hardmax, op_hardmax, NULL, 1, 1, 1, 1)       /* one-hot of the max */  \
+    /* normalisation (ops_norm.c) */                                        \
+    OP(BatchNormalization, op_batchnorm, NULL, 5, 5, 1, 3) /* per channel */  \
+    OP(LayerNormalization, op_layernorm, NULL, 2, 3, 1, 3) /* per row */      \
+    OP(RMSNormalization, op_layernorm, NULL, 2, 2, 1, 1) /* x / rms(x) */     \
+    OP(InstanceNormalization, op_groupnorm, NULL, 3, 3, 1, 1) /* per (n,c) */ \
+    OP(GroupNormalization, op_groupnorm, NULL, 3, 3, 1, 1) /* per group */    \
+    OP(LpNormalization, op_lpnorm, NULL, 1, 1, 1, 1) /* x / ||x||_p */        \
+    OP(MeanVarianceNormalization, op_mvn, NULL, 1, 1, 1, 1) /* standardise */ \
+    /* losses (ops_loss.c) */                                               \
+    OP(NegativeLogLikelihoodLoss, op_nll_loss, NULL, 2, 3, 1, 1) /* -x[t]*w */\
+    OP(SoftmaxCrossEntropyLoss, op_sce_loss, NULL, 2, 3, 1, 2) /* nll(lsm) */ \
+    /* more elementwise (ops_math.c) */                                     \
+    OP(Swish, op_math_unary, NULL, 1, 1, 1, 1)      /* x*sigmoid(a*x) */      \
+    OP(CumProd, op_cumsum, NULL, 2, 2, 1, 1)        /* running product */     \
+    OP(LRN, op_lrn, NULL, 1, 1, 1, 1)               /* cross-channel norm */  \
+    /* quantisation (ops_quant.c) */                                        \
+    OP(QuantizeLinear, op_quantize, NULL, 2, 3, 1, 1) /* round(x/s)+zp */     \
+    OP(DequantizeLinear, op_dequantize, NULL, 2, 3, 1, 1) /* (x-zp)*s */      \
+    OP(DynamicQuantizeLinear, op_dynamic_quantize, NULL, 1, 1, 3, 3)          \
+                                               /* uint8 over x's range */     \
+    OP(MatMulInteger, op_matmul_integer, NULL, 2, 4, 1, 1) /* int32 matmul */ \
+    /* signal windows (ops_signal.c) */                                     \
+    OP(HannWindow, op_window, NULL, 1, 1, 1, 1)     /* sin^2(pi n / N) */     \
+    OP(HammingWindow, op_window, NULL, 1, 1, 1, 1)  /* a - b cos(2 pi n/N) */ \
+    OP(BlackmanWindow, op_window, NULL, 1, 1, 1, 1) /* 3-term cosine */       \
+    /* attention (ops_attention.c) */                                       \
+    OP(Attention, op_attention, NULL, 3, 7, 1, 4) /* softmax(QK^T+bias) V */ \
+    OP(RotaryEmbedding, op_rotary, NULL, 3, 4, 1, 1) /* rotate feature pairs */
 
 /*
  * The ai.onnx.ml domain: the same columns, its own list (the rows use the

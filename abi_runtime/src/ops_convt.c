@@ -318,6 +318,7 @@ static Status conv3d(const Node *n, Tensor *const *in, Tensor *const *out,
     return ST_OK;
 }
 
+/* ConvTranspose attributes, read once at load. */
 Status prep_conv_transpose(const Model *m, Node *n, Err *err)
 {
     return prep_ct(m, n, err);
@@ -331,6 +332,7 @@ Status prep_conv_dispatch(const Model *m, Node *n, Err *err)
     return prep_conv(m, n, err);
 }
 
+/* Run a Conv node with the kernel its prepare chose. */
 Status op_conv_dispatch(const Node *n, Tensor *const *in, Tensor *const *out,
                         Err *err)
 {

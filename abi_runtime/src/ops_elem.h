@@ -10,51 +10,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "numeric.h"
 #include "ops.h"
-
-/* IEEE half (as its 16 bits) -> float. */
-static inline float elem_half_to_float(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 31,
-             man = h & 0x3ff, bits;
-    if (exp == 31) {
-        bits = sign | 0x7f800000u | man << 13; /* inf, nan */
-    } else if (exp) {
-        bits = sign | (exp + 112) << 23 | man << 13;
-    } else if (man) { /* subnormal: normalise */
-        int e = -1;
-        do { man <<= 1; e++; } while (!(man & 0x400));
-        bits = sign | (uint32_t)(112 - e) << 23 | (man & 0x3ff) << 13;
-    } else {
-        bits = sign;
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-/* float -> IEEE half, rounding to nearest even. */
-static inline uint16_t elem_float_to_half(float f)
-{
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    uint16_t sign = (uint16_t)(x >> 16 & 0x8000);
-    uint32_t ax = x & 0x7fffffffu;
-    if (ax > 0x7f800000u) return sign | 0x7e00; /* nan */
-    if (ax >= 0x477ff000u) return sign | 0x7c00; /* rounds to inf */
-    if (ax < 0x38800000u) { /* subnormal half or zero */
-        if (ax < 0x33000000u) return sign;
-        uint32_t man = (ax & 0x7fffff) | 0x800000;
-        int shift = 126 - (int)(ax >> 23); /* 14..24 */
-        uint32_t r = man >> shift, rem = man & ((1u << shift) - 1),
-                 half = 1u << (shift - 1);
-        if (rem > half || (rem == half && (r & 1))) r++;
-        return sign | (uint16_t)r;
-    }
-    uint32_t r = ((ax >> 13) - (112u << 10)), rem = ax & 0x1fff;
-    if (rem > 0x1000 || (rem == 0x1000 && (r & 1))) r++;
-    return sign | (uint16_t)r;
-}
 
 /* Element i of t as double (exact for integers below 2^53). */
 static inline double elem_get(const Tensor *t, int64_t i)
@@ -63,7 +20,7 @@ static inline double elem_get(const Tensor *t, int64_t i)
     switch (t->dtype) {
     case DT_FLOAT: return ((const float *)d)[i];
     case DT_DOUBLE: return ((const double *)d)[i];
-    case DT_FLOAT16: return elem_half_to_float(((const uint16_t *)d)[i]);
+    case DT_FLOAT16: return half_to_float(((const uint16_t *)d)[i]);
     case DT_INT64: return (double)((const int64_t *)d)[i];
     case DT_INT32: return ((const int32_t *)d)[i];
     case DT_INT16: return ((const int16_t *)d)[i];
@@ -84,7 +41,7 @@ static inline void elem_set(Tensor *t, int64_t i, double v)
     switch (t->dtype) {
     case DT_FLOAT: ((float *)d)[i] = (float)v; return;
     case DT_DOUBLE: ((double *)d)[i] = v; return;
-    case DT_FLOAT16: ((uint16_t *)d)[i] = elem_float_to_half((float)v); return;
+    case DT_FLOAT16: ((uint16_t *)d)[i] = double_to_half(v); return;
     case DT_BOOL: ((uint8_t *)d)[i] = v != 0.0; return;
     default: break;
     }

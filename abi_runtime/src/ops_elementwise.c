@@ -42,6 +42,9 @@ Status op_unary(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
 {
     const Tensor *x = in[0];
     Tensor *y = out[0];
+    /* other dtypes: the dtype-generic kernel of ops_math.c */
+    if (x->dtype != DT_FLOAT)
+        return op_math_unary(n, in, out, err);
     Status st = tensor_alloc_like(y, x, err);
     if (st != ST_OK)
         return st;
@@ -173,13 +176,10 @@ static Status check_int_divisor(const Node *n, const Tensor *a,
 Status op_binary(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
 {
     const Tensor *a = in[0], *b = in[1];
-    if (a->dtype != b->dtype)
-        return node_fail(n, err, ST_SHAPE_MISMATCH, "input dtypes differ: %s "
-                         "and %s", dtype_name(a->dtype), dtype_name(b->dtype));
     InnerFn inner = pick_inner(n->op, a->dtype);
-    if (!inner)
-        return node_fail(n, err, ST_UNSUPPORTED_OP, "dtype %s is not "
-                         "supported", dtype_name(a->dtype));
+    /* other dtypes (and Pow's mixed ones): the generic kernel of ops_math.c */
+    if (a->dtype != b->dtype || !inner)
+        return op_math_binary(n, in, out, err);
     Status st;
     if (n->op == OP_Div && a->dtype != DT_FLOAT &&
         (st = check_int_divisor(n, a, b, err)) != ST_OK)
@@ -227,7 +227,11 @@ Status op_binary(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
 Status op_identity(const Node *n, Tensor *const *in, Tensor *const *out,
                    Err *err)
 {
-    (void)n;
+    /* training mode draws a random mask; inference results would be wrong */
+    if (n->op == OP_Dropout && n->n_in > 2 && in[2] && in[2]->numel &&
+        in[2]->dtype == DT_BOOL && ((const uint8_t *)in[2]->data)[0])
+        return node_fail(n, err, ST_UNSUPPORTED_OP, "training_mode = true is "
+                         "not supported (inference only)");
     Status st = tensor_alloc_like(out[0], in[0], err);
     if (st != ST_OK)
         return st;

@@ -14,6 +14,7 @@
 
 /* ---- shared helpers --------------------------------------------------- */
 
+/* See ops.h: an odometer over dims, copying runs of the last axis. */
 Status ix_strided_copy(const void *x, int size, Tensor *y,
                        const int64_t *src_strides, int32_t ndim,
                        const int64_t *dims)
@@ -626,13 +627,13 @@ static void reduce_into(Tensor *y, int64_t i, const Tensor *u, int64_t j,
         return;
     }
     case DT_FLOAT16: {
-        float a = elem_half_to_float(((uint16_t *)y->data)[i]);
-        float b = elem_half_to_float(((const uint16_t *)u->data)[j]);
+        float a = half_to_float(((uint16_t *)y->data)[i]);
+        float b = half_to_float(((const uint16_t *)u->data)[j]);
         float r = red == RED_ADD ? a + b : red == RED_MUL ? a * b
                 : red == RED_MAX ? (b > a ? b : a)
                 : red == RED_MIN ? (b < a ? b : a) : b;
         ((uint16_t *)y->data)[i] = red == RED_NONE
-            ? ((const uint16_t *)u->data)[j] : elem_float_to_half(r);
+            ? ((const uint16_t *)u->data)[j] : double_to_half(r);
         return;
     }
     default: return;
@@ -808,6 +809,11 @@ static int slice_cmp(const Tensor *t, int64_t a, int64_t b, int64_t len,
         for (int64_t i = 0; i < inner; i++) {
             double x = elem_get(t, (o * count + a) * inner + i);
             double y = elem_get(t, (o * count + b) * inner + i);
+            /* NaN equals NaN and sorts after every number, as in numpy */
+            if (isnan(x) || isnan(y)) {
+                if (isnan(x) && isnan(y)) continue;
+                return isnan(x) ? 1 : -1;
+            }
             if (x < y) return -1;
             if (x > y) return 1;
         }

@@ -10,6 +10,7 @@
 
 typedef enum { PAD_CONSTANT, PAD_REFLECT, PAD_EDGE, PAD_WRAP } PadMode;
 
+/* Read 'mode' at load; wrap only from opset 19. */
 Status prep_pad(const Model *m, Node *n, Err *err)
 {
     (void)m;

@@ -141,6 +141,46 @@ static int64_t pool_out_size(const PoolParams *p, int a, int64_t in,
     return out;
 }
 
+/* Y (n, c, oh, ow) = max or mean pooling of float32 X (n, c, ih, iw); the
+   same result as the generic loop of op_pool, without per-cell index math. */
+static void pool2d_f32(const PoolParams *p, const Tensor *x, Tensor *y,
+                       const int64_t *pb, const int64_t *pe)
+{
+    int64_t ih = x->dims[2], iw = x->dims[3], oh = y->dims[2], ow = y->dims[3];
+    int64_t planes = x->dims[0] * x->dims[1];
+    int is_max = p->kind == POOL_MAX;
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *xp = (const float *)x->data + pl * ih * iw;
+        float *yp = (float *)y->data + pl * oh * ow;
+        for (int64_t i = 0; i < oh; i++)
+            for (int64_t j = 0; j < ow; j++) {
+                int64_t y0 = i * p->stride[0] - pb[0], x0 = j * p->stride[1] - pb[1];
+                float mx = -INFINITY;
+                double sum = 0.0;
+                int64_t cnt = 0, seen = 0;
+                for (int64_t ky = 0; ky < p->kernel[0]; ky++) {
+                    int64_t yy = y0 + ky * p->dilation[0];
+                    int row_in = yy >= 0 && yy < ih;
+                    int row_pad = yy >= -pb[0] && yy < ih + pe[0];
+                    for (int64_t kx = 0; kx < p->kernel[1]; kx++) {
+                        int64_t xx = x0 + kx * p->dilation[1];
+                        if (!row_in || xx < 0 || xx >= iw) {
+                            cnt += p->count_include_pad && row_pad &&
+                                   xx >= -pb[1] && xx < iw + pe[1];
+                            continue;
+                        }
+                        float v = xp[yy * iw + xx];
+                        if (!seen++ || v > mx) mx = v;
+                        sum += v;
+                        cnt++;
+                    }
+                }
+                yp[i * ow + j] = is_max ? mx : cnt ? (float)(sum / (double)cnt)
+                                                   : NAN;
+            }
+    }
+}
+
 /* Y (n, c, o...) = pool of X (n, c, i...); Indices (MaxPool) as int64. */
 Status op_pool(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
 {
@@ -184,7 +224,14 @@ Status op_pool(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
     if (st != ST_OK)
         return st;
 
-    /* step 2: each (n, c) plane, each output position, each window cell */
+    /* step 2: float32 max/average pooling in 2-D without indices, the
+       common CNN case, takes direct loops */
+    if (x->dtype == DT_FLOAT && s == 2 && !ind && p.kind != POOL_LP) {
+        pool2d_f32(&p, x, out[0], pb, pe);
+        return ST_OK;
+    }
+
+    /* step 3: each (n, c) plane, each output position, each window cell */
     int64_t planes = x->dims[0] * x->dims[1], in_plane = 1, out_plane = 1;
     int64_t wsize = 1;
     for (int a = 0; a < s; a++) {
@@ -304,6 +351,70 @@ Status op_max_unpool(const Node *n, Tensor *const *in, Tensor *const *out,
         elem_unravel(k, inf, x->ndim, idx);
         for (int32_t d = 0; d < x->ndim; d++) dst = dst * dims[d] + idx[d];
         elem_copy(out[0], dst, x, i, size);
+    }
+    return ST_OK;
+}
+
+/* Y (rois, c, ph, pw) = the max of X (n, c, h, w) over each bin of each
+   region [batch, x1, y1, x2, y2] (scaled by spatial_scale, rounded). */
+Status op_max_roi_pool(const Node *n, Tensor *const *in, Tensor *const *out,
+                       Err *err)
+{
+    const Tensor *x = in[0], *rois = in[1];
+    const Attr *ps = node_attr(n, "pooled_shape");
+    double scale = attr_float(n, "spatial_scale", 1.0f);
+    char sx[96], sr[96];
+    if (!ps || ps->type != AT_INTS || ps->count != 2 || attr_ints_at(ps, 0) < 1 ||
+        attr_ints_at(ps, 1) < 1 || attr_ints_at(ps, 0) > 1 << 16 ||
+        attr_ints_at(ps, 1) > 1 << 16)
+        return node_fail(n, err, ST_UNSUPPORTED_OP, "pooled_shape must list "
+                         "2 sizes >= 1");
+    if (!elem_is_float(x->dtype) || x->ndim != 4 || rois->dtype != x->dtype ||
+        rois->ndim != 2 || rois->dims[1] != 5)
+        return node_fail(n, err, ST_SHAPE_MISMATCH, "expected float X (n, c, "
+                         "h, w) and rois (r, 5) of its dtype, got %s %s and %s",
+                         dtype_name(x->dtype), shape_str(x->dims, x->ndim, sx, 96),
+                         shape_str(rois->dims, rois->ndim, sr, 96));
+    int64_t ph = attr_ints_at(ps, 0), pw = attr_ints_at(ps, 1);
+    int64_t c = x->dims[1], h = x->dims[2], w = x->dims[3];
+    int64_t dims[4] = {rois->dims[0], c, ph, pw};
+    Status st = tensor_alloc(out[0], x->dtype, 4, dims, err);
+    if (st != ST_OK)
+        return st;
+    for (int64_t r = 0; r < rois->dims[0]; r++) {
+        double v[5];
+        for (int k = 0; k < 5; k++) v[k] = elem_get(rois, r * 5 + k);
+        if (!(v[0] >= 0 && v[0] < (double)x->dims[0]))
+            return node_fail(n, err, ST_BAD_REQUEST, "roi %lld names batch "
+                             "%g of %lld", (long long)r, v[0],
+                             (long long)x->dims[0]);
+        int64_t b = (int64_t)v[0], box[4];
+        for (int k = 0; k < 4; k++) {
+            double q = round(v[1 + k] * scale);
+            box[k] = q < -1e9 ? -1000000000 : q > 1e9 ? 1000000000 : (int64_t)q;
+        }
+        int64_t rw = box[2] - box[0] + 1, rh = box[3] - box[1] + 1;
+        double bw = (double)(rw > 1 ? rw : 1) / (double)pw;
+        double bh = (double)(rh > 1 ? rh : 1) / (double)ph;
+        for (int64_t ch = 0; ch < c; ch++)
+            for (int64_t i = 0; i < ph; i++)
+                for (int64_t j = 0; j < pw; j++) {
+                    int64_t hs = (int64_t)floor((double)i * bh) + box[1];
+                    int64_t he = (int64_t)ceil((double)(i + 1) * bh) + box[1];
+                    int64_t ws = (int64_t)floor((double)j * bw) + box[0];
+                    int64_t we = (int64_t)ceil((double)(j + 1) * bw) + box[0];
+                    hs = hs < 0 ? 0 : hs > h ? h : hs;
+                    he = he < 0 ? 0 : he > h ? h : he;
+                    ws = ws < 0 ? 0 : ws > w ? w : ws;
+                    we = we < 0 ? 0 : we > w ? w : we;
+                    double m = (he <= hs || we <= ws) ? 0.0 : -INFINITY;
+                    for (int64_t yy = hs; yy < he; yy++)
+                        for (int64_t xx = ws; xx < we; xx++) {
+                            double e = elem_get(x, ((b * c + ch) * h + yy) * w + xx);
+                            m = e > m ? e : m;
+                        }
+                    elem_set(out[0], ((r * c + ch) * ph + i) * pw + j, m);
+                }
     }
     return ST_OK;
 }

@@ -43,6 +43,8 @@ static int pick(const char *s, const char *const *names, int count)
     return -1;
 }
 
+/* Read and check every string attribute at load; opset 10 and Upsample
+   default to asymmetric coordinates and floor rounding. */
 Status prep_resize(const Model *m, Node *n, Err *err)
 {
     (void)m;
@@ -73,7 +75,9 @@ Status prep_resize(const Model *m, Node *n, Err *err)
     p->coord = pick(coord, coords, n->opset >= 19 ? 6 : 7);
     if (n->opset < 19 && p->coord == CT_HALF_PIXEL_SYMMETRIC)
         p->coord = -1;
-    if (n->opset >= 13 && p->coord == CT_TF_HALF_PIXEL_FOR_NN)
+    /* TODO: tf_half_pixel_for_nn (opset 11-12): onnxruntime's results
+       differ from the spec's formula and onnx.reference lacks it */
+    if (p->coord == CT_TF_HALF_PIXEL_FOR_NN)
         p->coord = -1;
     p->nearest = pick(near, nearests, 4);
     p->policy = pick(pol, policies, 3);
@@ -158,6 +162,10 @@ static Status axis_taps(const ResizeParams *p, int64_t in, int64_t out,
 {
     double s = (p->antialias && scale < 1.0 && p->mode != RM_NEAREST) ? scale : 1.0;
     int64_t start = 0, foot = 1;
+    /* checked before the float -> int conversions below */
+    if (!(s > 1.0 / 1024))
+        return fail(err, ST_UNSUPPORTED_OP, "resize: antialias filter too wide "
+                    "(scale %g)", scale);
     if (p->mode == RM_LINEAR) {
         start = (int64_t)floor(-1.0 / s) + 1;
         foot = 2 - 2 * start;
@@ -165,9 +173,6 @@ static Status axis_taps(const ResizeParams *p, int64_t in, int64_t out,
         start = (int64_t)floor(-2.0 / s) + 1;
         foot = 2 - 2 * start;
     }
-    if (foot > 4096)
-        return fail(err, ST_UNSUPPORTED_OP, "resize: antialias filter too wide "
-                    "(scale %g)", scale);
     t->width = foot;
     size_t cells = (size_t)(out * foot + 1);
     t->index = malloc(cells * sizeof(int64_t));
@@ -245,8 +250,13 @@ Status op_resize(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
     Status st = elem_require_fixed(n, x, 0, err);
     if (st != ST_OK)
         return st;
-    if (x->dtype == DT_BOOL)
-        return node_fail(n, err, ST_UNSUPPORTED_OP, "bool input");
+    /* TODO: linear and cubic on integers: onnxruntime and onnx.reference
+       round differently; refused rather than guessed */
+    if (x->dtype == DT_BOOL || (p->mode != RM_NEAREST && !elem_is_float(x->dtype)))
+        return node_fail(n, err, ST_UNSUPPORTED_OP, "%s input in mode %s; "
+                         "integer inputs support nearest only",
+                         dtype_name(x->dtype),
+                         p->mode == RM_LINEAR ? "linear" : "cubic");
 
     /* step 1: axes, and the optional inputs by opset */
     int upsample = !strcmp(n->op_type, "Upsample");

@@ -9,6 +9,7 @@
 
 #include "base64.h"
 #include "json.h"
+#include "numeric.h"
 #include "pb.h"
 #include "response.h"
 #include "request.h"
@@ -175,7 +176,7 @@ static Status parse_leaf(Json *j, Builder *b)
     }
 
     /* floats: any number, or "NaN", "Infinity", "-Infinity" */
-    if (dt == DT_FLOAT || dt == DT_DOUBLE) {
+    if (dt == DT_FLOAT || dt == DT_DOUBLE || dt == DT_FLOAT16) {
         if (json_peek(j) == '"') {
             char s[16];
             if (json_string(j, s, sizeof s, NULL) != ST_OK)
@@ -192,6 +193,9 @@ static Status parse_leaf(Json *j, Builder *b)
         if (dt == DT_FLOAT) {
             float f = (float)d;
             memcpy(slot, &f, 4);
+        } else if (dt == DT_FLOAT16) {
+            uint16_t h = double_to_half(d); /* one rounding, from the text */
+            memcpy(slot, &h, 2);
         } else {
             memcpy(slot, &d, 8);
         }
@@ -200,7 +204,7 @@ static Status parse_leaf(Json *j, Builder *b)
     }
 
     /* integers: exact decimal text, or an integral float below 2^53 */
-    if (size == 0 || dt == DT_FLOAT16)
+    if (size == 0)
         return fail(j->err, ST_UNSUPPORTED_OP, "request: input '%s' has dtype "
                     "%s, which JSON requests do not support yet (send it as "
                     "\"type\": \"raw\")", b->v->name, dtype_name(dt));

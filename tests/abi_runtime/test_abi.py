@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import wasmtime
 from model_helpers import FLOAT, INT64, make_model, onnxruntime_run
-from onnx import helper
+from onnx import TensorProto, helper
 
 from wasmexport.packager import package
 from wasmexport.packager.runtime_info import runtime_bytes
@@ -252,3 +252,19 @@ def test_abi_bare_runtime_reports_missing_plan():
     m = Raw(runtime_bytes(), call_start=False)
     rc, response = m.ask('{"input": 1}')
     assert rc == 1 and "no plan embedded" in response["error"]
+
+
+def test_abi_float16_json_roundtrip_matches_onnxruntime():
+    model = make_model(
+        [helper.make_node("Add", ["a", "b"], ["y"], name="add")],
+        [("a", TensorProto.FLOAT16, [4]), ("b", TensorProto.FLOAT16, [4])],
+        [("y", TensorProto.FLOAT16, [4])],
+    )
+    a = np.array([0.1, 1e-5, 65504, -2.5], np.float16)
+    b = np.array([0.2, 3, -1, np.inf], np.float16)
+    expected = onnxruntime_run(model, [a, b])[0]
+    m = Raw(package(model).wasm)
+    rc, response = m.ask(json.dumps({"input": [[0.1, 1e-5, 65504, -2.5], [0.2, 3, -1, 1e9]]}))
+    assert rc == 0
+    np.testing.assert_array_equal(np.array(response["output"], np.float32).astype(np.float16),
+                                  expected)  # fmt: skip

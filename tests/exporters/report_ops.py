@@ -28,29 +28,15 @@ import onnx.numpy_helper
 import torch
 from torch import nn
 
+# the shared model definitions live in tests/ (on pytest's pythonpath; added here for
+# running this file as a script)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from torch_models import SuperResolutionNet  # noqa: E402
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO_ROOT / "docs" / "torch_export_ops.md"
 OTHER_BATCH = 3
 MAX_SHOWN_ELEMENTS = 8
-
-
-class SuperResolutionNet(nn.Module):
-    """The super-resolution net of the PyTorch ONNX tutorial."""
-
-    def __init__(self, upscale_factor: int = 3):
-        super().__init__()
-        self.relu = nn.ReLU()
-        self.conv1 = nn.Conv2d(1, 64, (5, 5), (1, 1), (2, 2))
-        self.conv2 = nn.Conv2d(64, 64, (3, 3), (1, 1), (1, 1))
-        self.conv3 = nn.Conv2d(64, 32, (3, 3), (1, 1), (1, 1))
-        self.conv4 = nn.Conv2d(32, upscale_factor**2, (3, 3), (1, 1), (1, 1))
-        self.pixel_shuffle = nn.PixelShuffle(upscale_factor)
-
-    def forward(self, x):
-        x = self.relu(self.conv1(x))
-        x = self.relu(self.conv2(x))
-        x = self.relu(self.conv3(x))
-        return self.pixel_shuffle(self.conv4(x))
 
 
 def make_mlp() -> nn.Module:

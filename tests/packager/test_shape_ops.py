@@ -6,14 +6,14 @@ names onnx's reference evaluator instead.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
-import onnx
-import onnx.compose
-import onnxruntime as ort
 import pytest
 from model_helpers import make_model, onnxruntime_run
 from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
+from op_case_helpers import check_all
 
 from wasmexport.abi_runtime import load
 from wasmexport.errors import RuntimeABIError, UnsupportedOpError
@@ -59,55 +59,6 @@ def one_node(op, inputs, attrs=None, consts=None, opset=18, n_out=1, out_types=N
         opset=opset,
     )
     return model, [np.asarray(a) for _, a in inputs]
-
-
-def reference_run(model, arrays):
-    """Outputs from onnxruntime, or from onnx's reference evaluator where ORT has no kernel."""
-    try:
-        return onnxruntime_run(model, arrays)
-    except (ort.capi.onnxruntime_pybind11_state.NotImplemented,
-            ort.capi.onnxruntime_pybind11_state.InvalidGraph,
-            ort.capi.onnxruntime_pybind11_state.RuntimeException):  # fmt: skip
-        names = [i.name for i in model.graph.input]
-        return ReferenceEvaluator(model).run(None, dict(zip(names, arrays, strict=True)))
-
-
-def merge_models(models: list[onnx.ModelProto]) -> onnx.ModelProto:
-    """One model holding every given single-graph model side by side (names prefixed m<i>_).
-
-    Loading a module costs about a second, so each test case packages one merged model
-    for all of its dtypes instead of one model per dtype.
-    """
-    nodes, inputs, outputs, inits = [], [], [], []
-    for i, m in enumerate(models):
-        g = onnx.compose.add_prefix_graph(m.graph, f"m{i}_")
-        nodes += g.node
-        inputs += g.input
-        outputs += g.output
-        inits += g.initializer
-    graph = helper.make_graph(nodes, "merged", inputs, outputs, inits)
-    merged = helper.make_model(graph, opset_imports=models[0].opset_import)
-    merged.ir_version = models[0].ir_version
-    return merged
-
-
-def check_all(cases, tol=1e-5):
-    """Package cases [(model, arrays)] as one module; compare each with its reference."""
-    expected = [reference_run(m, a) for m, a in cases]
-    merged = merge_models([m for m, _ in cases])
-    with load(package(merged).wasm) as module:
-        got = module.run([x for _, a in cases for x in a])
-    got = got if isinstance(got, list) else [got]
-    flat = [np.asarray(e) for exp in expected for e in exp]
-    assert len(got) == len(flat)
-    for e, g in zip(flat, got, strict=True):
-        assert g.dtype == e.dtype and g.shape == e.shape, (g.dtype, g.shape, e.dtype, e.shape)
-        if e.dtype.kind == "f":
-            t = 1e-3 if e.dtype == np.float16 else tol
-            np.testing.assert_allclose(g.astype(np.float64), e.astype(np.float64), rtol=t,
-                                       atol=t)  # fmt: skip
-        else:
-            np.testing.assert_array_equal(g, e)
 
 
 # each builder takes a dtype and returns (model, arrays)
@@ -366,12 +317,17 @@ def test_shape_op_index_out_of_range_is_an_error():
         np.testing.assert_array_equal(module.run(ok), onnxruntime_run(model, ok)[0])
 
 
-def test_shape_op_scatter_bad_reduction_is_refused_at_load():
+def test_shape_op_scatter_bad_reduction_is_refused(monkeypatch):
+    """Refused at export; and, were the export check skipped, by the runtime at load."""
     model, arrays = one_node(
         "ScatterElements",
         [("x", arr((2, 3))), ("i", i64(0, 1, 0)[None]), ("u", arr((1, 3)))],
         {"reduction": "median"},
     )
+    with pytest.raises(UnsupportedOpError, match=r"scatterelements0.*reduction 'median'"):
+        package(model)
+    lower_module = sys.modules["wasmexport.packager.lower"]
+    monkeypatch.setattr(lower_module, "check_node", lambda *args: None)
     with load(package(model).wasm) as module:
         with pytest.raises(RuntimeABIError, match=r"reduction 'median' is not none"):
             module.run(arrays)
@@ -415,3 +371,15 @@ def test_shape_op_pad_unknown_mode_is_refused():
     with pytest.raises((UnsupportedOpError, RuntimeABIError), match="mirror"):
         with load(package(model).wasm) as module:
             module.run(arrays)
+
+
+def test_shape_op_unique_keeps_nan_apart_from_numbers():
+    """NaNs form one unique value sorted last, as in numpy (onnx.reference)."""
+    x = np.array([2.0, np.nan, 1.0, np.nan, 2.0], np.float32)
+    types = [TensorProto.FLOAT] + [TensorProto.INT64] * 3
+    model, arrays = one_node("Unique", [("x", x)], n_out=4, out_types=types)
+    expected = ReferenceEvaluator(model).run(None, {"x": x})
+    with load(package(model).wasm) as module:
+        got = module.run(arrays)
+    for e, g in zip(expected, got, strict=True):
+        np.testing.assert_array_equal(g, e)

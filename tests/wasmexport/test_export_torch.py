@@ -10,27 +10,9 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 
 from model_helpers import onnxruntime_run  # noqa: E402
+from torch_models import SuperResolutionNet  # noqa: E402
 
 from wasmexport import VerifyError, export_wasm, load, verify  # noqa: E402
-
-
-class SuperResolutionNet(nn.Module):
-    """The network of the PyTorch super-resolution tutorial."""
-
-    def __init__(self, upscale_factor: int = 3):
-        super().__init__()
-        self.relu = nn.ReLU()
-        self.conv1 = nn.Conv2d(1, 64, (5, 5), (1, 1), (2, 2))
-        self.conv2 = nn.Conv2d(64, 64, (3, 3), (1, 1), (1, 1))
-        self.conv3 = nn.Conv2d(64, 32, (3, 3), (1, 1), (1, 1))
-        self.conv4 = nn.Conv2d(32, upscale_factor**2, (3, 3), (1, 1), (1, 1))
-        self.pixel_shuffle = nn.PixelShuffle(upscale_factor)
-
-    def forward(self, x):
-        x = self.relu(self.conv1(x))
-        x = self.relu(self.conv2(x))
-        x = self.relu(self.conv3(x))
-        return self.pixel_shuffle(self.conv4(x))
 
 
 class MLP(nn.Module):

@@ -1,0 +1,174 @@
+"""What the runtime executes beyond op names: dtypes per op and attribute values.
+
+``check_ops`` (lower.py) knows which op types the runtime has kernels for; this module
+refuses, at export time, the nodes those kernels would refuse or get wrong at run time:
+a dtype outside the runtime's set (bfloat16, float8, ...), a dtype an op's kernel does not
+compute (Conv in float64), or an attribute value the kernel does not implement. A refusal
+here is an ``UnsupportedOpError`` naming the node; nothing is left to fail silently.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import onnx
+from onnx import numpy_helper
+
+from ..errors import UnsupportedOpError
+
+__all__ = ["OP_DTYPES", "RUNTIME_DTYPES", "check_model_support", "value_dtypes"]
+
+logger = logging.getLogger(__name__)
+
+_T = onnx.TensorProto
+FLOATS = frozenset({_T.FLOAT, _T.FLOAT16, _T.DOUBLE})
+SIGNED = frozenset({_T.INT8, _T.INT16, _T.INT32, _T.INT64})
+UNSIGNED = frozenset({_T.UINT8, _T.UINT16, _T.UINT32, _T.UINT64})
+INTS = SIGNED | UNSIGNED
+NUMERIC = FLOATS | INTS
+NUMERIC_BOOL = NUMERIC | {_T.BOOL}
+BOOL = frozenset({_T.BOOL})
+FLOAT32 = frozenset({_T.FLOAT})
+
+# Element types the runtime can hold at all (tensor.h DType); strings only pass through.
+RUNTIME_DTYPES = NUMERIC_BOOL | {_T.STRING}
+
+_FLOAT_UNARY = (
+    "Sigmoid Tanh Exp Log Sqrt Erf LeakyRelu Floor Ceil Round Reciprocal Sin Cos Tan Asin "
+    "Acos Atan Sinh Cosh Asinh Acosh Atanh HardSigmoid HardSwish Elu Selu Celu Softplus "
+    "Softsign ThresholdedRelu Gelu Mish IsNaN IsInf Sum Mean Hardmax BatchNormalization "
+    "LayerNormalization RMSNormalization InstanceNormalization GroupNormalization "
+    "LpNormalization MeanVarianceNormalization LRN Swish NegativeLogLikelihoodLoss "
+    "SoftmaxCrossEntropyLoss Attention RotaryEmbedding"
+).split()
+_NUMERIC = (
+    "Abs Neg Sign Relu Shrink Add Sub Mul Div Pow Mod Min Max PRelu Clip Less LessOrEqual "
+    "Greater GreaterOrEqual ReduceSum ReduceMean ReduceProd ReduceL1 ReduceL2 ReduceLogSum "
+    "ReduceLogSumExp ReduceSumSquare ArgMax ArgMin CumSum CumProd TopK"
+).split()
+
+# Supported dtypes of input 0 per op (ops absent here are not checked by dtype).
+OP_DTYPES: dict[str, frozenset[int]] = {
+    **{op: FLOATS for op in _FLOAT_UNARY},
+    **{op: NUMERIC for op in _NUMERIC},
+    **{op: NUMERIC_BOOL for op in ("Equal", "ReduceMax", "ReduceMin")},
+    # strings convert to and from every numeric dtype but float16 (ops_string.c)
+    **{op: RUNTIME_DTYPES for op in ("Cast", "CastLike")},
+    **{op: BOOL for op in ("Not", "And", "Or", "Xor")},
+    **{op: INTS for op in ("BitwiseNot", "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitShift")},
+    "QuantizeLinear": FLOATS,
+    "DequantizeLinear": frozenset({_T.INT8, _T.UINT8, _T.INT16, _T.UINT16, _T.INT32}),
+    "MatMulInteger": frozenset({_T.INT8, _T.UINT8}),
+    # kernels that compute in float32 only
+    **{op: FLOAT32 for op in ("Conv", "Gemm", "MatMul", "Softmax", "LogSoftmax")},
+    "DynamicQuantizeLinear": FLOAT32,
+}
+# Ops whose later inputs must also have a supported dtype: op -> (input index, dtypes).
+_MORE_INPUTS: dict[str, tuple[tuple[int, frozenset[int]], ...]] = {
+    "Where": ((1, NUMERIC_BOOL),),
+    "Conv": ((1, FLOAT32),),
+    "Gemm": ((1, FLOAT32),),
+    "MatMul": ((1, FLOAT32),),
+    "CastLike": ((1, RUNTIME_DTYPES),),
+    "Pow": ((1, NUMERIC),),
+}
+
+
+def _dtype_name(dtype: int) -> str:
+    try:
+        return _T.DataType.Name(dtype)
+    except ValueError:
+        return str(dtype)
+
+
+def value_dtypes(graph: onnx.GraphProto) -> dict[str, int]:
+    """Element type of every value the graph declares (inputs, outputs, weights...)."""
+    dtypes = {t.name: t.data_type for t in graph.initializer}
+    for vi in (*graph.input, *graph.output, *graph.value_info):
+        if vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type:
+            dtypes.setdefault(vi.name, vi.type.tensor_type.elem_type)
+    return dtypes
+
+
+def _refuse(node: onnx.NodeProto, opset: int, why: str) -> UnsupportedOpError:
+    return UnsupportedOpError(
+        f"Cannot package node {node.name!r} ({node.op_type}, opset {opset}): {why}.",
+        node=node.name,
+        op_type=node.op_type,
+        opset=opset,
+    )
+
+
+def _check_dtypes(node: onnx.NodeProto, opset: int, dtypes: dict[str, int]) -> None:
+    names = [*node.input, *node.output]
+    for name in names:
+        dtype = dtypes.get(name)
+        if name and dtype is not None and dtype not in RUNTIME_DTYPES:
+            raise _refuse(node, opset, f"value {name!r} has dtype {_dtype_name(dtype)}, "
+                          "which the runtime does not support")  # fmt: skip
+    checks = []
+    if node.op_type in OP_DTYPES and node.input:
+        checks.append((0, OP_DTYPES[node.op_type]))
+    checks += _MORE_INPUTS.get(node.op_type, ())
+    for index, allowed in checks:
+        name = node.input[index] if index < len(node.input) else ""
+        dtype = dtypes.get(name)
+        if name and dtype is not None and dtype not in allowed:
+            supported = ", ".join(sorted(_dtype_name(d).lower() for d in allowed))
+            got = _dtype_name(dtype).lower()
+            raise _refuse(node, opset, f"input {index} ({name!r}) is {got}; "
+                          f"the runtime supports {supported}")  # fmt: skip
+    if node.op_type in ("Cast", "CastLike"):
+        to = next((a.i for a in node.attribute if a.name == "to"), None)
+        if node.op_type == "CastLike":
+            to = dtypes.get(node.input[1]) if len(node.input) > 1 else None
+        if to is not None and to not in RUNTIME_DTYPES:
+            raise _refuse(node, opset, f"cast to {_dtype_name(to)} is not supported")
+        source = dtypes.get(node.input[0])
+        if {source, to} == {_T.STRING, _T.FLOAT16}:
+            raise _refuse(node, opset, "casts between string and float16 are not supported")
+
+
+def _attr(node: onnx.NodeProto, name: str, default):
+    for a in node.attribute:
+        if a.name == name:
+            return onnx.helper.get_attribute_value(a)
+    return default
+
+
+def _check_attributes(node: onnx.NodeProto, opset: int, constants: dict) -> None:
+    op = node.op_type
+    if op == "LpNormalization" and _attr(node, "p", 2) not in (1, 2):
+        raise _refuse(node, opset, f"p = {_attr(node, 'p', 2)} is not supported (1 or 2)")
+    if op == "BatchNormalization" and _attr(node, "spatial", 1) != 1:
+        raise _refuse(node, opset, "spatial = 0 is not supported")
+    if op == "Dropout" and len(node.input) > 2 and node.input[2]:
+        mode = constants.get(node.input[2])
+        if mode is None or bool(mode.reshape(-1)[0]):
+            raise _refuse(node, opset, "training_mode must be a constant false; "
+                          "the runtime runs inference only")  # fmt: skip
+    if op == "BitShift" and _attr(node, "direction", b"") not in (b"LEFT", b"RIGHT"):
+        raise _refuse(node, opset, "direction must be LEFT or RIGHT")
+
+
+def check_model_support(model: onnx.ModelProto, opset_of) -> None:
+    """Refuse nodes whose dtypes or attribute values the runtime does not execute.
+
+    Args:
+        model: the prepared model (shape inference has run, so value dtypes are known).
+        opset_of: ``opset_of(model, domain)`` from lower.py.
+
+    Raises:
+        UnsupportedOpError: naming the node, its op_type and opset, and what is refused.
+    """
+    graph = model.graph
+    dtypes = value_dtypes(graph)
+    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer
+                 if t.data_type == _T.BOOL}  # fmt: skip
+    for node in graph.node:
+        if node.op_type == "Constant":
+            continue
+        opset = opset_of(model, node.domain)
+        _check_dtypes(node, opset, dtypes)
+        _check_attributes(node, opset, constants)
+        logger.debug("support: %s (%s) accepted", node.name, node.op_type)

@@ -1,0 +1,66 @@
+"""ONNX operator conformance inside WASM: a fast subset by default, the full suite as slow.
+
+The subset is every ONNX backend node case of ~40 common ops (elementwise math across
+dtypes, activations, logic, reductions, normalisation); each runs through a packaged module
+and must match ONNX's expected outputs under the case's tolerances. The full run is
+``python tests/conformance/runner.py --out docs/conformance.md`` (or this file's slow test
+with ``WASMEXPORT_FULL_CONFORMANCE=1``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from conformance import runner
+
+SUBSET_OPS = frozenset(
+    "Abs Neg Relu Sigmoid Tanh Exp Log Sqrt Erf Floor Ceil Round Reciprocal Sin Cos Sign "
+    "Add Sub Mul Div And Or Not Where Sum Mean ReduceMean ReduceL2 TopK ArgMax "
+    "BatchNormalization InstanceNormalization LeakyRelu Elu HardSigmoid Softsign IsNaN "
+    "IsInf PRelu Xor".split()
+)
+
+
+@pytest.fixture(scope="module")
+def subset_results() -> list[runner.CaseResult]:
+    return runner.run(set(SUBSET_OPS), jobs=2)
+
+
+def test_conformance_subset_covers_every_op(subset_results):
+    assert {r.op for r in subset_results} == SUBSET_OPS
+    assert len(subset_results) > 100
+
+
+def test_conformance_subset_passes(subset_results):
+    failing = [f"{r.name} ({r.outcome}): {r.reason}" for r in subset_results
+               if r.outcome != runner.PASS]  # fmt: skip
+    assert not failing, "\n".join(failing)
+
+
+def test_conformance_subset_never_silently_wrong(subset_results):
+    silent = [f"{r.name}: {r.reason}" for r in subset_results if r.silent]
+    assert not silent, "\n".join(silent)
+
+
+def test_conformance_compare_follows_backend_rules():
+    import numpy as np
+
+    a = np.array([1.0, np.nan, 3.0], np.float32)
+    assert runner.compare(a, a.copy(), 1e-3, 1e-7) == ""
+    assert "values off" in runner.compare(a, a + np.float32(0.1), 1e-3, 1e-7)
+    assert "dtype" in runner.compare(a, a.astype(np.float64), 1e-3, 1e-7)
+    assert "shape" in runner.compare(a, a[:2], 1e-3, 1e-7)
+    ints = np.array([1, 2**40 + 1], np.int64)
+    assert "differ" in runner.compare(ints, ints - 1, 1.0, 1.0)  # integers compare exactly
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("WASMEXPORT_FULL_CONFORMANCE"),
+    reason="the full suite takes ~10 minutes; set WASMEXPORT_FULL_CONFORMANCE=1",
+)
+def test_conformance_full_suite_never_silently_wrong():
+    results = runner.run(None, jobs=2)
+    silent = [f"{r.name}: {r.reason}" for r in results if r.silent]
+    assert not silent, "\n".join(silent)
