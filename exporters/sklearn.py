@@ -197,7 +197,8 @@ def _import_skl2onnx() -> tuple[Any, Any]:
         from skl2onnx.common import data_types
     except ImportError as e:
         raise ConvertError(
-            f"The sklearn adapter needs skl2onnx, which is not installed: {SKLEARN_INSTALL_HINT}"
+            "The sklearn adapter needs skl2onnx, which is not installed: "
+            f"{SKLEARN_INSTALL_HINT}"
         ) from e
     return skl2onnx, data_types
 

@@ -188,9 +188,11 @@ def compare_maps(
 
     The shape reported is (rows, keys); the worst index is (row, key position).
     """
+    inf, nan = float("inf"), float("nan")
+
     def fail(note: str) -> Comparison:
-        return Comparison(name, reference, candidate, batch, (len(expected),), float("inf"),
-                          float("inf"), (), float("nan"), float("nan"), False, note=note)  # fmt: skip
+        return Comparison(name, reference, candidate, batch, (len(expected),), inf, inf, (),
+                          nan, nan, False, note=note)  # fmt: skip
 
     if not (_is_map_list(expected) and _is_map_list(got)):
         kinds = f"{type(got).__name__} vs expected {type(expected).__name__}"
@@ -198,7 +200,7 @@ def compare_maps(
     if len(expected) != len(got):
         return fail(f"{len(got)} rows != expected {len(expected)}")
     if not expected:
-        return Comparison(name, reference, candidate, batch, (0,), 0.0, 0.0, (), 0.0, 0.0, True)
+        return Comparison(name, reference, candidate, batch, (0,), 0, 0, (), 0, 0, True)
     keys = list(expected[0])
     for row, (e_row, g_row) in enumerate(zip(expected, got, strict=True)):
         if set(_plain_key(k) for k in e_row) != set(_plain_key(k) for k in g_row):
@@ -216,8 +218,11 @@ def compare_maps(
 def _is_map_list(value: object) -> bool:
     """A list (or object array) of dicts: a ZipMap-style output."""
     if isinstance(value, np.ndarray):
-        return value.dtype == object and value.ndim == 1 and value.size > 0 and all(
-            isinstance(v, dict) for v in value
+        return (
+            value.dtype == object
+            and value.ndim == 1
+            and value.size > 0
+            and all(isinstance(v, dict) for v in value)
         )
     return isinstance(value, (list, tuple)) and all(isinstance(v, dict) for v in value)
 
@@ -248,8 +253,9 @@ def _compare_labels(
     at = (lambda a: float("nan")) if string else (lambda a: float(a[worst]))
     note = ""
     if flips:
-        note = (f"{flips} label flip(s); first at index {tuple(int(i) for i in worst)}: "
-                f"expected {e[worst]!r}, got {g[worst]!r}")  # fmt: skip
+        first, want, have = tuple(int(i) for i in worst), e[worst], g[worst]
+        note = (f"{flips} label flip(s); first at index {first}: "
+                f"expected {_plain_key(want)!r}, got {_plain_key(have)!r}")  # fmt: skip
     return Comparison(
         output=name, reference=reference, candidate=candidate, batch=batch,
         shape=tuple(expected.shape), max_abs_err=0.0 if not flips else float("inf"),

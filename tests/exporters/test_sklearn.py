@@ -12,9 +12,20 @@ import pytest
 sklearn = pytest.importorskip("sklearn")
 pytest.importorskip("skl2onnx")
 
-from sklearn import cluster, datasets, decomposition, ensemble, impute  # noqa: E402
+from sklearn import (  # noqa: E402
+    cluster,
+    datasets,
+    decomposition,
+    ensemble,
+    impute,
+    naive_bayes,
+    neighbors,
+    neural_network,
+    pipeline,
+    svm,
+    tree,
+)
 from sklearn import linear_model as lm  # noqa: E402
-from sklearn import naive_bayes, neighbors, neural_network, pipeline, svm, tree  # noqa: E402
 from sklearn import preprocessing as pp  # noqa: E402
 
 from wasmexport import export_wasm, load  # noqa: E402
@@ -50,8 +61,8 @@ CASES = [
     ("linear_svc", lambda: svm.LinearSVC(), "iris", "clf"),
     ("decision_tree_classifier", lambda: tree.DecisionTreeClassifier(random_state=0),
      "wine", "clf"),
-    ("decision_tree_regressor", lambda: tree.DecisionTreeRegressor(max_depth=6,
-                                                                    random_state=0), DIA, "reg"),
+    ("decision_tree_regressor",
+     lambda: tree.DecisionTreeRegressor(max_depth=6, random_state=0), DIA, "reg"),
     ("random_forest_classifier",
      lambda: ensemble.RandomForestClassifier(10, max_depth=6, random_state=0), "wine", "clf"),
     ("random_forest_regressor",
@@ -125,7 +136,8 @@ def test_sklearn_estimator(case, data, tmp_path):
             scores = est.decision_function(x)
             if scores.ndim == 1 and proba.shape[1] == 2:  # binary SVC: skl2onnx's (d, -d)
                 scores = np.stack([scores, -scores], axis=1)
-            np.testing.assert_allclose(proba, scores, rtol=1e-5, atol=1e-5 * np.abs(scores).max())
+            atol = 1e-5 * np.abs(scores).max()
+            np.testing.assert_allclose(proba, scores, rtol=1e-5, atol=atol)
     elif kind == "reg":
         expected = est.predict(x)
         np.testing.assert_allclose(got.ravel(), expected, rtol=1e-5,
