@@ -53,9 +53,9 @@ def export_wasm(
     """Export a trained model to one self-contained, verified WebAssembly (WASI) file.
 
     Args:
-        model: a torch.nn.Module, a Keras model, a tf.function, a SavedModel directory, an
-            onnx.ModelProto or a path to a .onnx file (more frameworks through adapters;
-            see wasmexport.exporters).
+        model: a torch.nn.Module, a Keras model, a tf.function, a SavedModel directory, a
+            fitted scikit-learn estimator, an onnx.ModelProto or a path to a .onnx file
+            (more frameworks through adapters; see wasmexport.exporters).
         sample_inputs: example inputs: an array/tensor, a list of them, or a dict by name.
         path: where to write the .wasm file.
         framework: the adapter to use ("torch", "onnx", ...); detected when None.
@@ -65,7 +65,8 @@ def export_wasm(
         verify: run the sample through the framework, onnxruntime and the module and
             raise VerifyError on a mismatch.
         rtol, atol: the verifier's tolerance, |wasm - ref| <= atol + rtol * |ref|.
-        **options: adapter options, e.g. ``exporter="legacy"`` for torch.
+        **options: adapter options, e.g. ``exporter="legacy"`` for torch, ``zipmap=False``
+            or ``dtype="float64"`` for sklearn.
 
     Returns:
         An ExportResult with the path, the ONNX model, the metadata and the report.
