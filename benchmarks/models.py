@@ -13,7 +13,7 @@ import onnx
 import torch
 from torch import nn
 
-__all__ = ["MODELS", "build", "count_macs"]
+__all__ = ["MODELS", "build", "count_macs", "live_bytes"]
 
 
 class SuperResolution(nn.Module):
@@ -145,3 +145,32 @@ def count_macs(onnx_model: onnx.ModelProto) -> int:
                 k = a[0] if any(x.name == "transA" and x.i for x in node.attribute) else a[1]
             macs += int(np.prod(out)) * k
     return macs
+
+
+def live_bytes(onnx_model: onnx.ModelProto) -> tuple[int, int]:
+    """(weight bytes, largest sum of live activation bytes over the nodes), static shapes.
+
+    A value is live from the node that writes it to its last reader (graph inputs from the
+    start, graph outputs to the end), the way the runtime frees activations.
+    """
+    model = onnx.shape_inference.infer_shapes(onnx_model)
+    g = model.graph
+    size = {}
+    for vi in (*g.input, *g.value_info, *g.output):
+        dims = [d.dim_value for d in vi.type.tensor_type.shape.dim]
+        size[vi.name] = 4 * int(np.prod(dims)) if dims else 4
+    weights = sum(int(np.prod(t.dims)) * 4 for t in g.initializer)
+    inits = {t.name for t in g.initializer}
+    last = {}
+    for i, node in enumerate(g.node):
+        for name in node.input:
+            last[name] = i
+    for out in g.output:
+        last[out.name] = len(g.node)
+    live = {i.name for i in g.input if i.name not in inits}
+    peak = 0
+    for i, node in enumerate(g.node):
+        live |= {o for o in node.output if o}
+        peak = max(peak, sum(size.get(v, 0) for v in live))
+        live = {v for v in live if last.get(v, -1) > i}
+    return weights, peak

@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -74,7 +75,7 @@ def prepare(name: str, runtimes: dict[str, bytes]) -> dict:
     """Export `name` to ONNX and package it: shipped and benchmark runtimes, both SIMD."""
     import onnx
 
-    from benchmarks.models import build, count_macs
+    from benchmarks.models import build, count_macs, live_bytes
     from wasmexport.packager import package
 
     d = BUILD / name
@@ -83,6 +84,7 @@ def prepare(name: str, runtimes: dict[str, bytes]) -> dict:
     onnx.save(onnx_model, d / "model.onnx")
     np.save(d / "input.npy", x)
     info = {"name": name, "macs": count_macs(onnx_model), "shape": list(x.shape)}
+    info["weight_bytes"], info["live_bytes"] = live_bytes(onnx_model)
     for simd in ("plain", "relaxed"):
         for variant, runtime in (("full", None), ("bench", runtimes[simd])):
             path = d / f"{simd}_{variant}.wasm"
@@ -299,6 +301,12 @@ def _max_err(d: Path, engine: str) -> str:
     return f"{float(np.max(np.abs(a - b))):.1e}"
 
 
+def _short(reason: str) -> str:
+    """A one-phrase reason for an n/a cell."""
+    m = re.search(r"has no (\w+) kernel", reason)
+    return f"no {m.group(1)} kernel in this runtime" if m else reason[:80]
+
+
 def report(infos: dict, results: dict) -> str:
     """The markdown table of all models and engines."""
     lines = [
@@ -322,7 +330,7 @@ def report(infos: dict, results: dict) -> str:
                 label = title + (" inference" if engine.startswith("ours") and not suffix
                                  else suffix)  # fmt: skip
                 if "error" in r or key not in r:
-                    why = r.get("error", "not measured")
+                    why = _short(r.get("error", "not measured"))
                     lines.append(f"| {name} | {label} | n/a ({why}) | | | | |")
                     continue
                 lo, med = _stats(r[key])
@@ -343,12 +351,13 @@ def machine_info() -> str:
                 break
     except OSError:
         pass
+    from importlib.metadata import version
+
     import onnxruntime
-    import wasmtime
 
     node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
     return (f"- CPU: {cpu}, {os.cpu_count()} logical cores (every engine on one thread)\n"
-            f"- Python {platform.python_version()}, wasmtime-py {wasmtime.__version__ if hasattr(wasmtime, '__version__') else '?'}, "  # noqa: E501
+            f"- Python {platform.python_version()}, wasmtime-py {version('wasmtime')}, "
             f"onnxruntime {onnxruntime.__version__}, Node {node}\n")  # fmt: skip
 
 
@@ -362,13 +371,17 @@ def extras(infos: dict, results: dict) -> str:
             parts.append(f"packaging {info['package_s']:.2f} s CPU")
             parts.append(f"plan {info['plan_bytes'] / 1e6:.2f} MB")
         if "peak_memory" in r:
-            parts.append(f"linear memory after the runs {r['peak_memory'] / 1e6:.1f} MB")
+            bound = info["weight_bytes"] + 2 * info["live_bytes"]
+            parts.append(
+                f"linear memory after the runs {r['peak_memory'] / 1e6:.1f} MB "
+                f"(weights + 2 x largest live activations: {bound / 1e6:.1f} MB)"
+            )
         if "json" in r and "infer" in r:
             parts.append(f"JSON pred / inference {min(r['json']) / min(r['infer']):.2f}x")
             parts.append(f"raw pred / inference {min(r['raw']) / min(r['infer']):.2f}x")
         for key in ("error_plain", "error_relaxed"):
             if key in info:
-                parts.append(f"{key.split('_')[1]} packaging failed: {info[key]}")
+                parts.append(f"{key.split('_')[1]} packaging failed: {_short(info[key])}")
         out.append(f"- **{name}**: " + ", ".join(parts))
     any_info = next(iter(infos.values()))
     if "runtime_bytes" in any_info:
@@ -383,9 +396,13 @@ def write_doc(table: str, infos: dict, results: dict) -> None:
 
 Measured with `python benchmarks/run.py` on {time.strftime("%Y-%m-%d")}; every engine runs
 in its own process on one thread. Times are per inference (batch as listed in
-`benchmarks/models.py`); "x ort-web" divides the engine's minimum time by onnxruntime-web's;
-GFLOP/s counts 2 FLOP per multiply-accumulate of the Conv, Gemm and MatMul nodes; the error
-is the max abs difference to onnxruntime native's output.
+`benchmarks/models.py`) in **CPU time** of the running thread (onnxruntime-web: of the Node
+process), not wall-clock time: the machine was shared with other jobs (load average
+{os.getloadavg()[0]:.0f} on {os.cpu_count()} cores at the end of the run), and contention
+for caches and memory bandwidth still slows every engine somewhat. "x ort-web" divides the
+engine's minimum time by onnxruntime-web's; GFLOP/s counts 2 FLOP per multiply-accumulate
+of the Conv, Gemm and MatMul nodes; the error is the max abs difference to onnxruntime
+native's output.
 
 {table}
 
@@ -397,10 +414,10 @@ is the max abs difference to onnxruntime native's output.
 (`-DWX_BENCH`, never shipped) whose `pred()` runs the graph `r` times; one round is
 `(T(pred, r = 3) - min T(pred, r = 1)) / 2`. "pred() raw I/O" is the shipped module answering
 a raw (base64) request with a raw output; "pred() JSON I/O" reads and writes nested JSON
-lists. The request is written into
-linear memory once and `pred()` is called repeatedly, so the host's own encoding is not
-counted. wasmtime runs with its defaults (Cranelift); relaxed SIMD is enabled in its config.
-onnxruntime-web runs its WASM backend in Node with `numThreads = 1`, SIMD on.
+lists. The request is written into linear memory once and `pred()` is called repeatedly, so
+the host's own encoding is not counted. wasmtime runs with its defaults (Cranelift); relaxed
+SIMD is enabled in its config. onnxruntime-web runs its WASM backend in Node with
+`numThreads = 1`, SIMD on.
 
 ## Machine
 
@@ -444,6 +461,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue
             print(f"  {engine} ...", flush=True)
             results[name][engine] = spawn(engine, name, args.quick)
+    (BUILD / "results.json").write_text(json.dumps({"infos": infos, "results": results}))
     table = report(infos, results)
     print(table)
     print(extras(infos, results))

@@ -18,4 +18,9 @@ echo "setup: installing torch==2.13.0 (CPU)"
 "${PIP[@]}" "torch==2.13.0"
 echo "setup: installing wasmexport[test] (editable) and the Zig toolchain"
 "${PIP[@]}" -e ".[test]"
+# the browser host's test drives Chromium through playwright-core (npm)
+if command -v npm >/dev/null 2>&1; then
+    echo "setup: installing the browser host's test driver (npm ci)"
+    npm ci --prefix abi_runtime/hosts/browser --no-audit --no-fund --silent
+fi
 echo "setup: done; use .venv/bin/python"

@@ -46,6 +46,7 @@ def export_wasm(
     dynamic_axes=None,
     opset: int | None = None,
     verify: bool = True,
+    simd: str = "plain",
     rtol: float = DEFAULT_RTOL,
     atol: float = DEFAULT_ATOL,
     **options,
@@ -65,6 +66,9 @@ def export_wasm(
         verify: run the sample through the framework, onnxruntime and the module and
             raise VerifyError on a mismatch.
         rtol, atol: the verifier's tolerance, |wasm - ref| <= atol + rtol * |ref|.
+        simd: "plain" (SIMD128, every host) or "relaxed" (fused multiply-add; the host
+            must enable the relaxed-SIMD proposal: wasmtime does by default, Node 20 needs
+            --experimental-wasm-relaxed-simd).
         **options: adapter options, e.g. ``exporter="legacy"`` for torch, ``zipmap=False``
             or ``dtype="float64"`` for sklearn.
 
@@ -84,7 +88,7 @@ def export_wasm(
                        opset=opset, **options)  # fmt: skip
 
     # step 2: ONNX -> wasm
-    packaged = package(exported.onnx_model, framework=exported.framework)
+    packaged = package(exported.onnx_model, framework=exported.framework, simd=simd)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(packaged.wasm)

@@ -18,7 +18,7 @@
 #include "gemm.h"
 #include "simd.h"
 
-#define GEMM_KC 256                   /* rows of k per block */
+#define GEMM_KC 256                   /* most rows of k per block */
 #define GEMM_B_BLOCK_FLOATS (64 * 1024) /* nc * kc: the B block in L2 */
 
 _Static_assert(GEMM_MR == 4, "the SIMD micro-kernel broadcasts 4 lanes of A");
@@ -164,6 +164,7 @@ static void kernel(int64_t k, const float *a, const float *b, const Tile *t)
     }
     /* one vector load of A and a lane broadcast per row: cheaper on
        wasmtime than a load-and-splat per row */
+#pragma clang loop unroll_count(4)
     for (int64_t p = 0; p < k; p++, a += GEMM_MR, b += GEMM_NR) {
         v128_t bv[NV];
 #pragma clang loop unroll(full)
@@ -215,8 +216,11 @@ static void gemm_block(int64_t m, int64_t nj, int64_t k, const float *pa,
                        const float *pb, float *c, int64_t ldc,
                        const Epilogue *ep, const float *bias_col)
 {
-    for (int64_t p0 = 0; p0 < k || p0 == 0; p0 += GEMM_KC) {
-        int64_t kc = k - p0 < GEMM_KC ? k - p0 : GEMM_KC;
+    /* equal k blocks of at most GEMM_KC: no short last block */
+    int64_t blocks = (k + GEMM_KC - 1) / GEMM_KC;
+    int64_t step = blocks > 1 ? (k + blocks - 1) / blocks : GEMM_KC;
+    for (int64_t p0 = 0; p0 < k || p0 == 0; p0 += step) {
+        int64_t kc = k - p0 < step ? k - p0 : step;
         for (int64_t i0 = 0; i0 < m; i0 += GEMM_MR) {
             const float *apanel = pa + (i0 / GEMM_MR) * k * GEMM_MR + p0 * GEMM_MR;
             for (int64_t jp = 0; jp < nj; jp += GEMM_NR) {

@@ -248,7 +248,9 @@ Status op_conv(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
                         owned + g * wsize);
     }
 
-    /* step 3: one GEMM per image and group, bias and clamp fused */
+    /* step 3: one GEMM per image and group, bias and clamp fused.
+       TODO: depthwise convolution (group == c == m) runs as c GEMMs of one
+       row each; a direct kernel would skip the im2col packing. */
     int pointwise = kh == 1 && kw == 1 && p->stride[0] == 1 &&
                     p->stride[1] == 1 && pt == 0 && pl == 0 && oh == ih &&
                     ow == iw;

@@ -901,3 +901,19 @@ def test_ml_unknown_map_key_type_is_refused():
     model.graph.output[0].type.sequence_type.elem_type.map_type.key_type = TensorProto.INT32
     with pytest.raises(PackageError, match="map keys must be int64 or string"):
         package(model)
+
+
+@pytest.mark.parametrize(
+    "model, message",
+    [
+        (_linear_classifier("NONE"), r"linearclassifier0.*expected 4 features, got 3"),
+        (_tree_regressor("SUM"), r"treeensembleregressor0.*read feature 2, the input has 2"),
+    ],
+    ids=["linear_classifier", "tree_regressor"],
+)
+def test_ml_feature_count_mismatch_is_an_error(model, message):
+    model.graph.input[0].type.tensor_type.shape.dim[1].ClearField("dim_value")
+    with load(package(model).wasm) as module:
+        width = 3 if "linear" in message else 2
+        with pytest.raises(RuntimeABIError, match=message):
+            module.run(np.ones((2, width), np.float32))
