@@ -162,7 +162,7 @@ def test_find_adapter_did_you_mean(clean_registry):
         find_adapter(object(), framework="troch")
     assert str(info.value) == (
         "No adapter named 'troch'; did you mean 'torch'? "
-        "Known adapters: onnx, tensorflow, torch."
+        "Known adapters: onnx, sklearn, tensorflow, torch."
     )
     with pytest.raises(AdapterNotFoundError, match="did you mean 'torch'"):
         find_adapter(object(), framework="pytorch")
@@ -172,7 +172,8 @@ def test_find_adapter_unknown_model_lists_adapters(clean_registry):
     with pytest.raises(AdapterNotFoundError) as info:
         find_adapter({"weights": 1})
     assert str(info.value).startswith(
-        "No adapter recognises a dict object. Known adapters: onnx, tensorflow, torch."
+        "No adapter recognises a dict object. "
+        "Known adapters: onnx, sklearn, tensorflow, torch."
     )
     assert isinstance(info.value, ConvertError)
 
