@@ -5,8 +5,9 @@
     exported.onnx_model                              # onnx.ModelProto, weights inline
 
 Built-in adapters: ``torch`` (dynamo, or ``exporter="legacy"``), ``tensorflow`` (Keras
-models, tf.functions and SavedModels, through tf2onnx) and ``onnx`` (a ModelProto or a
-.onnx path). Third-party adapters register through the ``wasmexport.adapters``
+models, tf.functions and SavedModels, through tf2onnx), ``sklearn`` (fitted estimators,
+Pipelines and ColumnTransformers, through skl2onnx) and ``onnx`` (a ModelProto or a .onnx
+path). Third-party adapters register through the ``wasmexport.adapters``
 entry-point group; see `wasmexport.exporters.registry`. Importing this package imports no
 framework.
 """

@@ -4,7 +4,7 @@ An adapter turns one framework's model plus sample inputs into an `ExportedModel
 are registered by name with a `detect` predicate; `to_onnx` picks one by explicit name
 (``framework="torch"``) or by asking each adapter's `detect`, in registration order.
 
-Built-in adapters (``onnx``, ``torch``, ``tensorflow``) are registered in one place,
+Built-in adapters (``onnx``, ``torch``, ``tensorflow``, ``sklearn``) are registered in one place,
 `_register_builtins`; each imports its framework lazily, so importing ``wasmexport.exporters``
 imports no framework.
 
@@ -74,6 +74,7 @@ _BUILTINS = (
     ("onnx", ".onnx", "is_onnx_model", "OnnxAdapter"),
     ("torch", ".torch", "is_torch_module", "TorchAdapter"),
     ("tensorflow", ".tensorflow", "is_tensorflow_model", "TensorflowAdapter"),
+    ("sklearn", ".sklearn", "is_sklearn_estimator", "SklearnAdapter"),
 )
 
 

@@ -55,9 +55,9 @@ def export_wasm(
     """Export a trained model to one self-contained, verified WebAssembly (WASI) file.
 
     Args:
-        model: a torch.nn.Module, a Keras model, a tf.function, a SavedModel directory, an
-            onnx.ModelProto or a path to a .onnx file (more frameworks through adapters;
-            see wasmexport.exporters).
+        model: a torch.nn.Module, a Keras model, a tf.function, a SavedModel directory, a
+            fitted scikit-learn estimator, an onnx.ModelProto or a path to a .onnx file
+            (more frameworks through adapters; see wasmexport.exporters).
         sample_inputs: example inputs: an array/tensor, a list of them, or a dict by name.
         path: where to write the .wasm file.
         framework: the adapter to use ("torch", "onnx", ...); detected when None.
@@ -70,7 +70,8 @@ def export_wasm(
         simd: "plain" (SIMD128, every host) or "relaxed" (fused multiply-add; the host
             must enable the relaxed-SIMD proposal: wasmtime does by default, Node 20 needs
             --experimental-wasm-relaxed-simd).
-        **options: adapter options, e.g. ``exporter="legacy"`` for torch.
+        **options: adapter options, e.g. ``exporter="legacy"`` for torch, ``zipmap=False``
+            or ``dtype="float64"`` for sklearn.
 
     Returns:
         An ExportResult with the path, the ONNX model, the metadata and the report.

@@ -1,7 +1,10 @@
 """The verifier: framework vs ONNX reference vs the wasm module, on the same inputs.
 
 For every output it reports the max absolute and relative error, the worst element and
-whether it is within tolerance. It tells apart exporter faults (framework != ONNX) from
+whether it is within tolerance. Label outputs (integer or string tensors) are compared
+exactly and every differing element counts as a "label flip"; probability maps (a list of
+{class: p} dicts, one per row, as ZipMap answers) are compared key by key, the error being
+the max over all probabilities. It tells apart exporter faults (framework != ONNX) from
 runtime faults (ONNX != wasm). When the batch dimension is dynamic, it checks a second
 batch size too.
 """
@@ -58,6 +61,7 @@ class Comparison:
         default_factory=list, repr=False, compare=False
     )
     note: str = ""
+    flips: int | None = None  # label outputs: elements that differ; None for numbers
 
 
 @dataclass
@@ -76,11 +80,19 @@ class VerifyReport:
     def max_abs_err(self) -> float:
         return max((c.max_abs_err for c in self.comparisons), default=0.0)
 
+    @property
+    def label_flips(self) -> int:
+        """Differing elements over all label (integer or string) comparisons."""
+        return sum(c.flips or 0 for c in self.comparisons)
+
     def failures(self) -> list[Comparison]:
         return [c for c in self.comparisons if not c.passed]
 
     def __str__(self) -> str:
         head = ("output", "compared", "batch", "shape", "max abs err", "max rel err", "ok")
+        with_flips = any(c.flips is not None for c in self.comparisons)
+        if with_flips:
+            head = (*head[:-1], "label flips", head[-1])
         rows = [
             (
                 c.output,
@@ -89,6 +101,7 @@ class VerifyReport:
                 "x".join(map(str, c.shape)) or "scalar",
                 f"{c.max_abs_err:.3g}",
                 f"{c.max_rel_err:.3g}",
+                *([] if not with_flips else ["-" if c.flips is None else str(c.flips)]),
                 "yes" if c.passed else "NO",
             )
             for c in self.comparisons
@@ -144,7 +157,14 @@ def compare_outputs(
     rtol: float,
     atol: float,
 ) -> Comparison:
-    """Compare one output elementwise: |got - expected| <= atol + rtol * |expected|."""
+    """Compare one output elementwise: |got - expected| <= atol + rtol * |expected|.
+
+    Integer, bool and string outputs are compared exactly (differences counted in
+    ``flips``); lists of dicts (probability maps) key by key, see `compare_maps`.
+    """
+    if _is_map_list(expected) or _is_map_list(got):
+        return compare_maps(name, expected, got, reference=reference, candidate=candidate,
+                            batch=batch, rtol=rtol, atol=atol)  # fmt: skip
     expected = np.asarray(expected)
     got = np.asarray(got)
     if expected.shape != got.shape:
@@ -154,6 +174,8 @@ def compare_outputs(
     if expected.size == 0:
         return Comparison(name, reference, candidate, batch, tuple(expected.shape),
                           0.0, 0.0, (), 0.0, 0.0, True)  # fmt: skip
+    if expected.dtype.kind in "biuUSO" or got.dtype.kind in "USO":
+        return _compare_labels(name, expected, got, reference, candidate, batch)
     e = expected.astype(np.float64)
     g = got.astype(np.float64)
     # NaN matches NaN and infinities match themselves; anything else non-finite is an error
@@ -182,6 +204,98 @@ def compare_outputs(
         errors=_kept_errors(diff),
         worst=_worst_elements(diff, excess, e, g),
     )
+
+
+def compare_maps(
+    name: str,
+    expected: Sequence[dict],
+    got: Sequence[dict],
+    *,
+    reference: str,
+    candidate: str,
+    batch: int | None,
+    rtol: float,
+    atol: float,
+) -> Comparison:
+    """Compare two lists of {class: p} dicts: same rows, same keys, p within tolerance.
+
+    The shape reported is (rows, keys); the worst index is (row, key position).
+    """
+    inf, nan = float("inf"), float("nan")
+
+    def fail(note: str) -> Comparison:
+        return Comparison(name, reference, candidate, batch, (len(expected),), inf, inf, (),
+                          nan, nan, False, note=note)  # fmt: skip
+
+    if not (_is_map_list(expected) and _is_map_list(got)):
+        kinds = f"{type(got).__name__} vs expected {type(expected).__name__}"
+        return fail(f"a list of dicts on one side only ({kinds})")
+    if len(expected) != len(got):
+        return fail(f"{len(got)} rows != expected {len(expected)}")
+    if not expected:
+        return Comparison(name, reference, candidate, batch, (0,), 0, 0, (), 0, 0, True)
+    keys = list(expected[0])
+    for row, (e_row, g_row) in enumerate(zip(expected, got, strict=True)):
+        if set(_plain_key(k) for k in e_row) != set(_plain_key(k) for k in g_row):
+            return fail(f"row {row}: keys {sorted(g_row, key=str)} != expected "
+                        f"{sorted(e_row, key=str)}")  # fmt: skip
+    e = np.array([[float(r[k]) for k in keys] for r in expected])
+    by_plain = [{_plain_key(k): v for k, v in r.items()} for r in got]
+    g = np.array([[float(r[_plain_key(k)]) for k in keys] for r in by_plain])
+    comparison = compare_outputs(name, e, g, reference=reference, candidate=candidate,
+                                 batch=batch, rtol=rtol, atol=atol)  # fmt: skip
+    comparison.note = comparison.note or f"probability map over keys {keys}"
+    return comparison
+
+
+def _is_map_list(value: object) -> bool:
+    """A list (or object array) of dicts: a ZipMap-style output."""
+    if isinstance(value, np.ndarray):
+        return (
+            value.dtype == object
+            and value.ndim == 1
+            and value.size > 0
+            and all(isinstance(v, dict) for v in value)
+        )
+    return isinstance(value, (list, tuple)) and all(isinstance(v, dict) for v in value)
+
+
+def _plain_key(key: object) -> object:
+    """numpy scalar keys as Python ones, so that np.int64(1) and 1 are one key."""
+    return key.item() if isinstance(key, np.generic) else key
+
+
+def _compare_labels(
+    name: str,
+    expected: np.ndarray,
+    got: np.ndarray,
+    reference: str,
+    candidate: str,
+    batch: int | None,
+) -> Comparison:
+    """Exact comparison of integer/bool/string outputs; differing elements are flips."""
+    string = expected.dtype.kind in "USO" or got.dtype.kind in "USO"
+    if string:
+        e, g = expected.astype(str), got.astype(str)
+        differ = e != g
+    else:
+        e, g = expected, got
+        differ = e.astype(np.int64) != g.astype(np.int64)
+    flips = int(np.count_nonzero(differ))
+    worst = np.unravel_index(int(np.argmax(differ)), e.shape) if e.ndim else ()
+    at = (lambda a: float("nan")) if string else (lambda a: float(a[worst]))
+    note = ""
+    if flips:
+        first, want, have = tuple(int(i) for i in worst), e[worst], g[worst]
+        note = (f"{flips} label flip(s); first at index {first}: "
+                f"expected {_plain_key(want)!r}, got {_plain_key(have)!r}")  # fmt: skip
+    return Comparison(
+        output=name, reference=reference, candidate=candidate, batch=batch,
+        shape=tuple(expected.shape), max_abs_err=0.0 if not flips else float("inf"),
+        max_rel_err=0.0 if not flips else float("inf"),
+        worst_index=tuple(int(i) for i in worst), expected_at_worst=at(e),
+        got_at_worst=at(g), passed=flips == 0, note=note, flips=flips,
+    )  # fmt: skip
 
 
 def onnx_reference(
@@ -261,10 +375,11 @@ def verify(
         )
         engines: dict[str, list[np.ndarray]] = {}
         if run_framework is not None:
-            engines["framework"] = [np.asarray(o) for o in run_framework(arrays)]
-        engines["onnxruntime"] = [np.asarray(o) for o in reference(arrays)]
+            engines["framework"] = [_as_value(o) for o in run_framework(arrays)]
+        engines["onnxruntime"] = [_as_value(o) for o in reference(arrays)]
         wasm_out = wasm_model.run(arrays)
-        engines["wasm"] = wasm_out if isinstance(wasm_out, list) else [wasm_out]
+        # one output comes back bare, and a ZipMap output is itself a list
+        engines["wasm"] = wasm_out if len(out_names) > 1 else [wasm_out]
         counts = {k: len(v) for k, v in engines.items()}
         if len(set(counts.values())) > 1:
             raise VerifyError(f"the engines return different numbers of outputs: {counts}")
@@ -279,8 +394,16 @@ def verify(
                 logger.debug("%s %s vs %s batch %s: max abs %.3g", name, ref, cand, batch,
                              c.max_abs_err)  # fmt: skip
 
+    flips = report.label_flips
+    if flips:
+        logger.warning("verification: %d label flip(s)", flips)
     logger.info("verification %s (max abs err %.3g)",
                 "passed" if report.passed else "FAILED", report.max_abs_err)  # fmt: skip
     if raise_on_failure and not report.passed:
         raise VerifyError(f"verification failed:\n{report}", report)
     return report
+
+
+def _as_value(output: object) -> object:
+    """An engine's output: lists of dicts (probability maps) kept, the rest as arrays."""
+    return list(output) if _is_map_list(output) else np.asarray(output)

@@ -565,6 +565,20 @@ float attr_floats_at(const Attr *a, int32_t i)
     return v;
 }
 
+Status attr_ints_exact(const Node *n, const char *name, int64_t *v, int want,
+                       Err *err)
+{
+    const Attr *a = node_attr(n, name);
+    if (!a)
+        return ST_OK;
+    if (a->type != AT_INTS || a->count != want)
+        return node_fail(n, err, ST_UNSUPPORTED_OP, "attribute '%s' must list "
+                         "%d integers, got %d", name, want, (int)a->count);
+    for (int i = 0; i < want; i++)
+        v[i] = attr_ints_at(a, i);
+    return ST_OK;
+}
+
 int64_t attr_int(const Node *n, const char *name, int64_t dflt)
 {
     const Attr *a = node_attr(n, name);

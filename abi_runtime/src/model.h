@@ -124,6 +124,12 @@ const char *attr_string(const Node *n, const char *name, const char *dflt);
 /* Value index of a TENSOR attribute (a constant of the model). */
 int32_t attr_tensor(const Attr *a);
 
+/* Copy an INTS attribute of exactly want values into v; v keeps its
+   defaults when the attribute is absent. Fails naming the attribute when
+   it is not INTS or has another length. */
+Status attr_ints_exact(const Node *n, const char *name, int64_t *v, int want,
+                       Err *err);
+
 /* Element i of an INTS / FLOATS attribute. */
 int64_t attr_ints_at(const Attr *a, int32_t i);
 float attr_floats_at(const Attr *a, int32_t i);

@@ -344,6 +344,12 @@ Status cast_strings(const Node *n, const Tensor *x, int32_t to, Tensor *y,
 
 /* Helpers shared by kernels (ops_common.c). */
 
+/* The auto_pad attribute of Conv, ConvTranspose and the pooling ops. */
+typedef enum { AP_NOTSET, AP_SAME_UPPER, AP_SAME_LOWER, AP_VALID } AutoPad;
+
+/* Read auto_pad (default NOTSET) into *out; fails on an unknown value. */
+Status read_auto_pad(const Node *n, int *out, Err *err);
+
 /* Fail unless t has dtype float32 ("node 'x' (Op): input 0 is int64, ..."). */
 Status require_float(const Node *n, const Tensor *t, int index, Err *err);
 

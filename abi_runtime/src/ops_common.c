@@ -115,3 +115,17 @@ Status int_list_arg(const Node *n, Tensor *const *in, int input_index,
     *present = 1;
     return ST_OK;
 }
+
+Status read_auto_pad(const Node *n, int *out, Err *err)
+{
+    static const char *const names[] = {"NOTSET", "SAME_UPPER", "SAME_LOWER",
+                                        "VALID"};
+    const char *ap = attr_string(n, "auto_pad", "NOTSET");
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(ap, names[i])) {
+            *out = i;
+            return ST_OK;
+        }
+    return node_fail(n, err, ST_UNSUPPORTED_OP, "auto_pad '%s' is not one of "
+                     "NOTSET, SAME_UPPER, SAME_LOWER, VALID", ap);
+}

@@ -27,21 +27,6 @@ typedef struct {
     float lo, hi; /* fused clamp of the output; -inf, inf when none */
 } ConvParams;
 
-/* Read an INTS attribute of length want into v, or keep the defaults. */
-static Status conv_ints(const Node *n, const char *name, int64_t *v, int want,
-                        Err *err)
-{
-    const Attr *a = node_attr(n, name);
-    if (!a)
-        return ST_OK;
-    if (a->type != AT_INTS || a->count != want)
-        return node_fail(n, err, ST_UNSUPPORTED_OP, "attribute '%s' must list "
-                         "%d integers, got %d", name, want, (int)a->count);
-    for (int i = 0; i < want; i++)
-        v[i] = attr_ints_at(a, i);
-    return ST_OK;
-}
-
 Status prep_conv(const Model *m, Node *n, Err *err)
 {
     /* the weight decides the spatial rank; a plan always carries it */
@@ -78,20 +63,16 @@ Status prep_conv(const Model *m, Node *n, Err *err)
     for (int i = 0; i < 2; i++)
         p->kernel[i] = p->stride[i] = p->dilation[i] = 1;
     int64_t pads[4] = {0, 0, 0, 0};
-    if ((st = conv_ints(n, "strides", p->stride + 2 - s, s, err)) ||
-        (st = conv_ints(n, "dilations", p->dilation + 2 - s, s, err)) ||
-        (st = conv_ints(n, "pads", pads, 2 * s, err)))
+    if ((st = attr_ints_exact(n, "strides", p->stride + 2 - s, s, err)) ||
+        (st = attr_ints_exact(n, "dilations", p->dilation + 2 - s, s, err)) ||
+        (st = attr_ints_exact(n, "pads", pads, 2 * s, err)))
         return st;
     for (int i = 0; i < s; i++) {
         p->pad_begin[2 - s + i] = pads[i];
         p->pad_end[2 - s + i] = pads[s + i];
     }
-    const char *ap = attr_string(n, "auto_pad", "NOTSET");
-    p->auto_pad = !strcmp(ap, "NOTSET") ? 0 : !strcmp(ap, "SAME_UPPER") ? 1
-                : !strcmp(ap, "SAME_LOWER") ? 2 : !strcmp(ap, "VALID") ? 3 : -1;
-    if (p->auto_pad < 0)
-        return node_fail(n, err, ST_UNSUPPORTED_OP, "auto_pad '%s' is not one "
-                         "of NOTSET, SAME_UPPER, SAME_LOWER, VALID", ap);
+    if ((st = read_auto_pad(n, &p->auto_pad, err)))
+        return st;
     for (int i = 0; i < 2; i++)
         if (p->stride[i] < 1 || p->dilation[i] < 1 || p->pad_begin[i] < 0 ||
             p->pad_end[i] < 0)

@@ -28,21 +28,6 @@ typedef struct {
     int auto_pad;       /* 0 NOTSET, 1 SAME_UPPER, 2 SAME_LOWER, 3 VALID */
 } CtParams;
 
-/* Read an INTS attribute of exactly want values into v (if present). */
-static Status ct_ints(const Node *n, const char *name, int64_t *v, int want,
-                      Err *err)
-{
-    const Attr *a = node_attr(n, name);
-    if (!a)
-        return ST_OK;
-    if (a->type != AT_INTS || a->count != want)
-        return node_fail(n, err, ST_UNSUPPORTED_OP, "attribute '%s' must list "
-                         "%d integers, got %d", name, want, (int)a->count);
-    for (int i = 0; i < want; i++)
-        v[i] = attr_ints_at(a, i);
-    return ST_OK;
-}
-
 /* Attributes of Conv (3-D) and ConvTranspose; the weight's declared rank
    gives the spatial rank. */
 static Status prep_ct(const Model *m, Node *n, Err *err)
@@ -67,11 +52,11 @@ static Status prep_ct(const Model *m, Node *n, Err *err)
     const Attr *os = node_attr(n, "output_shape");
     int64_t shape[2 + CT_SPATIAL];
     Status st;
-    if ((st = ct_ints(n, "strides", p->stride, s, err)) ||
-        (st = ct_ints(n, "dilations", p->dilation, s, err)) ||
-        (st = ct_ints(n, "pads", pads, 2 * s, err)) ||
-        (st = ct_ints(n, "output_padding", p->out_pad, s, err)) ||
-        (st = ct_ints(n, "kernel_shape", p->kernel, s, err)))
+    if ((st = attr_ints_exact(n, "strides", p->stride, s, err)) ||
+        (st = attr_ints_exact(n, "dilations", p->dilation, s, err)) ||
+        (st = attr_ints_exact(n, "pads", pads, 2 * s, err)) ||
+        (st = attr_ints_exact(n, "output_padding", p->out_pad, s, err)) ||
+        (st = attr_ints_exact(n, "kernel_shape", p->kernel, s, err)))
         return st;
     p->has_kernel_shape = node_attr(n, "kernel_shape") != NULL;
     if (os) {
@@ -99,12 +84,8 @@ static Status prep_ct(const Model *m, Node *n, Err *err)
     if (p->group < 1)
         return node_fail(n, err, ST_UNSUPPORTED_OP, "group must be >= 1, got "
                          "%lld", (long long)p->group);
-    const char *ap = attr_string(n, "auto_pad", "NOTSET");
-    p->auto_pad = !strcmp(ap, "NOTSET") ? 0 : !strcmp(ap, "SAME_UPPER") ? 1
-                : !strcmp(ap, "SAME_LOWER") ? 2 : !strcmp(ap, "VALID") ? 3 : -1;
-    if (p->auto_pad < 0)
-        return node_fail(n, err, ST_UNSUPPORTED_OP, "auto_pad '%s' is not one "
-                         "of NOTSET, SAME_UPPER, SAME_LOWER, VALID", ap);
+    if ((st = read_auto_pad(n, &p->auto_pad, err)))
+        return st;
     return ST_OK;
 }
 
@@ -358,9 +339,9 @@ Status op_col2im(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
     int s = ni;
     for (int a = 0; a < s; a++) str[a] = dil[a] = 1;
     if (ni != nb || s < 1 ||
-        (st = ct_ints(n, "strides", str, s, err)) ||
-        (st = ct_ints(n, "dilations", dil, s, err)) ||
-        (st = ct_ints(n, "pads", pads, 2 * s, err)))
+        (st = attr_ints_exact(n, "strides", str, s, err)) ||
+        (st = attr_ints_exact(n, "dilations", dil, s, err)) ||
+        (st = attr_ints_exact(n, "pads", pads, 2 * s, err)))
         return st ? st : node_fail(n, err, ST_SHAPE_MISMATCH, "image_shape "
                                    "and block_shape must have one length");
     /* blocks along each axis, and their product L */

@@ -18,7 +18,6 @@
 #define POOL_MAX_SPATIAL 3
 
 typedef enum { POOL_MAX, POOL_AVG, POOL_LP } PoolKind;
-typedef enum { AP_NOTSET, AP_SAME_UPPER, AP_SAME_LOWER, AP_VALID } AutoPad;
 
 typedef struct {
     int kind;           /* PoolKind */
@@ -33,21 +32,6 @@ typedef struct {
     int storage_order;  /* MaxPool Indices: 0 row-major, 1 column-major */
     double p;           /* LpPool exponent */
 } PoolParams;
-
-/* Read an INTS attribute of exactly want values into v (if present). */
-static Status pool_ints(const Node *n, const char *name, int64_t *v, int want,
-                        Err *err)
-{
-    const Attr *a = node_attr(n, name);
-    if (!a)
-        return ST_OK;
-    if (a->type != AT_INTS || a->count != want)
-        return node_fail(n, err, ST_UNSUPPORTED_OP, "attribute '%s' must list "
-                         "%d integers, got %d", name, want, (int)a->count);
-    for (int i = 0; i < want; i++)
-        v[i] = attr_ints_at(a, i);
-    return ST_OK;
-}
 
 /* Read and check the attributes of every pooling op once, at load. */
 Status prep_pool(const Model *m, Node *n, Err *err)
@@ -82,9 +66,9 @@ Status prep_pool(const Model *m, Node *n, Err *err)
         p->stride[i] = p->dilation[i] = 1;
     }
     Status st;
-    if ((st = pool_ints(n, "strides", p->stride, s, err)) ||
-        (st = pool_ints(n, "dilations", p->dilation, s, err)) ||
-        (st = pool_ints(n, "pads", pads, 2 * s, err)))
+    if ((st = attr_ints_exact(n, "strides", p->stride, s, err)) ||
+        (st = attr_ints_exact(n, "dilations", p->dilation, s, err)) ||
+        (st = attr_ints_exact(n, "pads", pads, 2 * s, err)))
         return st;
     for (int i = 0; i < s; i++) {
         p->pad_begin[i] = pads[i];
@@ -100,14 +84,8 @@ Status prep_pool(const Model *m, Node *n, Err *err)
             return node_fail(n, err, ST_UNSUPPORTED_OP, "pads must be smaller "
                              "than the kernel");
     }
-    const char *ap = attr_string(n, "auto_pad", "NOTSET");
-    p->auto_pad = !strcmp(ap, "NOTSET") ? AP_NOTSET
-                : !strcmp(ap, "SAME_UPPER") ? AP_SAME_UPPER
-                : !strcmp(ap, "SAME_LOWER") ? AP_SAME_LOWER
-                : !strcmp(ap, "VALID") ? AP_VALID : -1;
-    if (p->auto_pad < 0)
-        return node_fail(n, err, ST_UNSUPPORTED_OP, "auto_pad '%s' is not one "
-                         "of NOTSET, SAME_UPPER, SAME_LOWER, VALID", ap);
+    if ((st = read_auto_pad(n, &p->auto_pad, err)))
+        return st;
     p->ceil_mode = attr_int(n, "ceil_mode", 0) != 0;
     p->count_include_pad = attr_int(n, "count_include_pad", 0) != 0;
     p->storage_order = attr_int(n, "storage_order", 0) != 0;

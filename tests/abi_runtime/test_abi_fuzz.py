@@ -4,8 +4,8 @@ Every request, however broken, must get pred() in {0, 1}, a strict-JSON one-line
 whose form matches the code ({"output": ...} for 0, {"error": "..."} for 1), a response
 length that agrees with its NUL, no trap, and no memory growth; the instance keeps working.
 
-    WX_FUZZ_REQUESTS   requests in total over both modules (default 40000, ~50 s here at
-                       ~750-1,100 requests/s; 100000 passes in ~2 minutes)
+    WX_FUZZ_REQUESTS   requests in total over both modules (default 100000: about two
+                       minutes at ~750-1,100 requests/s; lower it for a quick local run)
     WX_FUZZ_PLANS      corrupted plans to load (default 24, ~0.5 s each to compile)
     WX_FUZZ_RANDOM=1   fresh random examples instead of the fixed, reproducible ones
 """
@@ -35,7 +35,7 @@ from wasmexport.packager.runtime_info import runtime_bytes
 
 logger = logging.getLogger(__name__)
 
-TOTAL_REQUESTS = int(os.environ.get("WX_FUZZ_REQUESTS", "40000"))
+TOTAL_REQUESTS = int(os.environ.get("WX_FUZZ_REQUESTS", "100000"))
 PLANS = int(os.environ.get("WX_FUZZ_PLANS", "24"))
 DERANDOMIZE = os.environ.get("WX_FUZZ_RANDOM", "") != "1"
 PER_EXAMPLE = 50  # requests derived from one hypothesis example

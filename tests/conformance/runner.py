@@ -286,7 +286,14 @@ def _worker(conn) -> None:
 
 
 def run_all(indices: list[int], jobs: int, progress: bool = True) -> list[CaseResult]:
-    """Run the cases of _CASES at indices on jobs worker processes."""
+    """Run the cases of _CASES at indices on jobs worker processes (jobs 0: in process).
+
+    Workers are forked so that they inherit the cases; a process that has already started
+    native threads (onnxruntime, torch: e.g. inside pytest) can deadlock its forked
+    children, so such callers run in process, without the per-case time limit.
+    """
+    if jobs <= 0:
+        return [run_case(_CASES[i], _OPS[i]) for i in indices]
     ctx = mp.get_context("fork")
     pending = list(reversed(indices))
     results: list[CaseResult] = []

@@ -24,7 +24,7 @@ SUBSET_OPS = frozenset(
 
 @pytest.fixture(scope="module")
 def subset_results() -> list[runner.CaseResult]:
-    return runner.run(set(SUBSET_OPS), jobs=2)
+    return runner.run(set(SUBSET_OPS), jobs=0)
 
 
 def test_conformance_subset_covers_every_op(subset_results):
@@ -61,6 +61,6 @@ def test_conformance_compare_follows_backend_rules():
     reason="the full suite takes ~10 minutes; set WASMEXPORT_FULL_CONFORMANCE=1",
 )
 def test_conformance_full_suite_never_silently_wrong():
-    results = runner.run(None, jobs=2)
+    results = runner.run(None, jobs=0)
     silent = [f"{r.name}: {r.reason}" for r in results if r.silent]
     assert not silent, "\n".join(silent)

@@ -78,7 +78,7 @@ def _make_adapter_class(tag: str = "a"):
 
 
 def test_register_adapter_builtins_listed(clean_registry):
-    assert list_adapters() == ["onnx", "tensorflow", "torch"]
+    assert list_adapters() == ["onnx", "sklearn", "tensorflow", "torch"]
 
 
 def test_register_adapter_duplicate_rejected(clean_registry):
@@ -94,7 +94,7 @@ def test_register_adapter_overwrite_replaces(clean_registry):
     adapter = find_adapter(_Thing())
     assert adapter.name == "fake"
     assert type(adapter).tag == "b"
-    assert list_adapters() == ["fake", "onnx", "tensorflow", "torch"]
+    assert list_adapters() == ["fake", "onnx", "sklearn", "tensorflow", "torch"]
 
 
 def test_register_adapter_returns_class_unchanged(clean_registry):
@@ -162,7 +162,7 @@ def test_find_adapter_did_you_mean(clean_registry):
         find_adapter(object(), framework="troch")
     assert str(info.value) == (
         "No adapter named 'troch'; did you mean 'torch'? "
-        "Known adapters: onnx, tensorflow, torch."
+        "Known adapters: onnx, sklearn, tensorflow, torch."
     )
     with pytest.raises(AdapterNotFoundError, match="did you mean 'torch'"):
         find_adapter(object(), framework="pytorch")
@@ -172,7 +172,8 @@ def test_find_adapter_unknown_model_lists_adapters(clean_registry):
     with pytest.raises(AdapterNotFoundError) as info:
         find_adapter({"weights": 1})
     assert str(info.value).startswith(
-        "No adapter recognises a dict object. Known adapters: onnx, tensorflow, torch."
+        "No adapter recognises a dict object. "
+        "Known adapters: onnx, sklearn, tensorflow, torch."
     )
     assert isinstance(info.value, ConvertError)
 
@@ -193,13 +194,14 @@ def test_import_does_not_import_a_framework():
     code = (
         "import sys, onnx\n"
         "import wasmexport.exporters as ex\n"
-        "assert ex.list_adapters() == ['onnx', 'tensorflow', 'torch'], ex.list_adapters()\n"
+        "names = ['onnx', 'sklearn', 'tensorflow', 'torch']\n"
+        "assert ex.list_adapters() == names, ex.list_adapters()\n"
         "assert ex.find_adapter(onnx.ModelProto()).name == 'onnx'\n"
         "try:\n"
         "    ex.find_adapter(object())\n"
         "except ex.registry.AdapterNotFoundError:\n"
         "    pass\n"
-        "for name in ('torch', 'tensorflow', 'keras', 'tf2onnx'):\n"
+        "for name in ('torch', 'tensorflow', 'keras', 'tf2onnx', 'sklearn', 'skl2onnx'):\n"
         "    assert name not in sys.modules, name + ' was imported'\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -291,7 +293,7 @@ def test_entry_point_plugin_loaded_lazily(clean_registry, monkeypatch, tmp_path)
     adapter = find_adapter(model)
     assert adapter.name == "fakefw"
     assert type(adapter).__name__ == "FakeFwAdapter"
-    assert list_adapters() == ["fakefw", "onnx", "tensorflow", "torch"]
+    assert list_adapters() == ["fakefw", "onnx", "sklearn", "tensorflow", "torch"]
 
 
 def test_entry_point_broken_plugin_warns(clean_registry, monkeypatch):
@@ -302,7 +304,7 @@ def test_entry_point_broken_plugin_warns(clean_registry, monkeypatch):
     monkeypatch.setattr(metadata, "entry_points", _fake_entry_points(broken, empty))
 
     with pytest.warns(RuntimeWarning) as record:
-        assert list_adapters() == ["onnx", "tensorflow", "torch"]
+        assert list_adapters() == ["onnx", "sklearn", "tensorflow", "torch"]
     messages = [str(w.message) for w in record]
     assert len(messages) == 2
     assert "skipped adapter plugin 'broken = wasmexport_no_such_module:Adapter'" in messages[0]

@@ -1,0 +1,1 @@
+"""A wasmexport adapter for LightGBM, registered through an entry point."""
