@@ -11,13 +11,14 @@ import numpy as np
 import onnx
 
 from .abi_runtime.host import WasmModel, load
+from .errors import VerifyError
 from .packager.package import package
 from .packager.signature import Metadata
 from .progress import stage
 from .verifier import DEFAULT_ATOL, DEFAULT_RTOL, VerifyReport
 from .verifier import verify as _verify_module
 
-__all__ = ["ExportResult", "export_wasm", "load", "verify"]
+__all__ = ["ExportResult", "diagnose_mismatch", "export_wasm", "load", "verify"]
 
 logger = logging.getLogger(__name__)
 
@@ -142,5 +143,24 @@ def verify(
             arrays = [np.asarray(a) for a in sample_inputs]
         else:
             arrays = [np.asarray(sample_inputs)]
-        return _verify_module(module, onnx_model, arrays, rtol=rtol, atol=atol,
-                              raise_on_failure=raise_on_failure)  # fmt: skip
+        report = _verify_module(module, onnx_model, arrays, rtol=rtol, atol=atol,
+                                raise_on_failure=False)  # fmt: skip
+        if not report.passed:
+            report.diagnosis = diagnose_mismatch(module, onnx_model)
+    if raise_on_failure and not report.passed:
+        raise VerifyError(f"verification failed:\n{report}", report)
+    return report
+
+
+def diagnose_mismatch(module: WasmModel, onnx_model: onnx.ModelProto) -> str:
+    """Tell whether onnx_model is the model the module was packaged from, by plan hash."""
+    try:
+        plan_sha256 = package(onnx_model).metadata.plan_sha256
+    except Exception as e:  # noqa: BLE001 - a model that cannot be packaged is a diagnosis too
+        return f"the ONNX model cannot be packaged ({e}), so it is not this module's model"
+    if plan_sha256 != module.metadata.plan_sha256:
+        return (
+            "the ONNX model is not the one this module was packaged from (their plans "
+            "differ: other weights, ops or opset); compare the module with its own model"
+        )
+    return "the module is packaged from this very model: the wasm runtime computes it wrong"

@@ -38,7 +38,7 @@ from click.core import ParameterSource
 
 from . import __version__
 from .abi_runtime.host import WasmModel
-from .api import export_wasm
+from .api import diagnose_mismatch, export_wasm
 from .errors import (
     ConvertError,
     PackageError,
@@ -414,6 +414,11 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+def _count(n: int, noun: str) -> str:
+    """'1 node', '3 nodes'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _format_ops(ops: dict[str, int]) -> str:
     return ", ".join(f"{op} x{n}" for op, n in ops.items()) or "no ops"
 
@@ -676,7 +681,7 @@ def _export_and_report(ctx, export, out: Path, source: str, report_file: Path | 
 def _summary(ctx, out: Path, size: int, metadata, report, report_file: Path | None) -> None:
     nodes = sum(metadata.ops.values())
     click.echo(
-        f"{out}: {size:,} bytes, {nodes} nodes ({_format_ops(metadata.ops)}), "
+        f"{out}: {size:,} bytes, {_count(nodes, 'node')} ({_format_ops(metadata.ops)}), "
         f"{_verdict(report)}"
     )
     if report is not None and not _quiet(ctx):
@@ -1116,6 +1121,8 @@ def verify_command(
             report = verify_module(
                 wasm_model, onnx_model, arrays, rtol=rtol, atol=atol, raise_on_failure=False
             )
+            if not report.passed:
+                report.diagnosis = diagnose_mismatch(wasm_model, onnx_model)
     click.echo(f"{module} vs {onnx_file}: {_verdict(report)}")
     if not _quiet(ctx):
         print_report(report, file=sys.stdout)
@@ -1330,7 +1337,7 @@ def _describe_text(info: dict) -> list[str]:
     rows = [
         ("inputs", ", ".join(map(tensor, info["inputs"])) or "none"),
         ("outputs", ", ".join(map(tensor, info["outputs"])) or "none"),
-        ("ops", f"{info['nodes']} nodes: {_format_ops(info['ops'])}"),
+        ("ops", f"{_count(info['nodes'], 'node')}: {_format_ops(info['ops'])}"),
         ("opsets", ", ".join(f"{d} {v}" for d, v in info["opsets"].items()) or "none"),
         ("framework", info["framework"]),
         ("producer", f"{info['producer']} {info['producer_version']}".strip()),

@@ -71,6 +71,8 @@ class VerifyReport:
     rtol: float
     atol: float
     comparisons: list[Comparison] = field(default_factory=list)
+    # the likely cause of a failure when it is known (replaces the per-pair guess)
+    diagnosis: str = ""
 
     @property
     def passed(self) -> bool:
@@ -116,12 +118,18 @@ class VerifyReport:
         lines.append(f"{verdict} (tolerance: |got - expected| <= {self.atol:g} + "
                      f"{self.rtol:g} * |expected|)")  # fmt: skip
         for c in self.failures():
+            suspect = (
+                ""
+                if self.diagnosis
+                else (f"; suspect {_FAULT.get((c.reference, c.candidate), '?')}")
+            )
             lines.append(
                 f"  {c.output} ({c.reference} vs {c.candidate}, batch {c.batch}): worst at "
                 f"index {c.worst_index}: expected {c.expected_at_worst:.9g}, got "
-                f"{c.got_at_worst:.9g}; suspect {_FAULT.get((c.reference, c.candidate), '?')}"
-                + (f"; {c.note}" if c.note else "")
+                f"{c.got_at_worst:.9g}{suspect}" + (f"; {c.note}" if c.note else "")
             )
+        if self.diagnosis:
+            lines.append(f"  cause: {self.diagnosis}")
         return "\n".join(lines)
 
 
@@ -321,6 +329,31 @@ def onnx_reference(
         return lambda arrays: evaluator.run(None, dict(zip(names, arrays, strict=True)))
 
 
+def check_sample(specs, arrays) -> None:
+    """Refuse a sample that does not fit the module's inputs (count, rank, static dims).
+
+    Raises:
+        VerifyError: naming the input, the declared shape and the sample's shape.
+    """
+    if len(arrays) != len(specs):
+        names = ", ".join(s.name for s in specs)
+        raise VerifyError(f"the sample has {len(arrays)} inputs; the module takes "
+                          f"{len(specs)} ({names})")  # fmt: skip
+    for spec, a in zip(specs, arrays, strict=True):
+        shape = np.shape(a)
+        declared = spec.shape
+        if declared is None or isinstance(a, dict):
+            continue
+        fits = len(shape) == len(declared) and all(
+            not isinstance(d, int) or d == s for d, s in zip(declared, shape, strict=True)
+        )
+        if not fits:
+            raise VerifyError(
+                f"sample input {spec.name!r} has shape {tuple(shape)}; the module takes "
+                f"{spec.shape_str()}. Give a sample of that shape."
+            )
+
+
 def second_batch(
     arrays: Sequence[np.ndarray], batch_inputs: Sequence[bool]
 ) -> list[np.ndarray]:
@@ -358,6 +391,7 @@ def verify(
     Raises:
         VerifyError: an output is out of tolerance (carries the report).
     """
+    check_sample(wasm_model.inputs, sample_inputs)
     report = VerifyReport(rtol=rtol, atol=atol)
     reference = onnx_reference(onnx_model)
     out_names = [o.name for o in wasm_model.outputs]

@@ -86,3 +86,17 @@ def test_export_verify_error_reports_numbers(sr_model, tmp_path):
     assert not report.passed and report.max_abs_err > 1e-3
     text = str(info.value)
     assert "max abs err" in text and "onnxruntime vs wasm" in text and "worst at index" in text
+    # the plan hashes tell that the ONNX model is another model, not a runtime fault
+    assert "not the one this module was packaged from" in report.diagnosis
+    assert "suspect the wasm runtime" not in text
+
+
+def test_export_verify_refuses_a_sample_of_the_wrong_shape(sr_model, tmp_path):
+    x = torch.rand(1, 1, 24, 24)
+    good = export_wasm(sr_model, x, tmp_path / "a.wasm", exporter="legacy", verify=False)
+    with pytest.raises(
+        VerifyError,
+        match=r"sample input 'x' has shape \(1, 2, 24, 24\); "
+        r"the module takes \(batch, 1, 24, 24\)",
+    ):
+        verify(good.path, good.onnx_model, np.zeros((1, 2, 24, 24), np.float32))

@@ -77,9 +77,11 @@ def _fake_module(flip_row=None):
             label[flip_row] += 1
         return [label, arrays[1]]
 
-    spec = SimpleNamespace(shape=("batch",))
     return SimpleNamespace(
-        inputs=[spec, spec],
+        inputs=[
+            SimpleNamespace(name="label_in", shape=("batch",)),
+            SimpleNamespace(name="proba_in", shape=("batch", 2)),
+        ],
         outputs=[SimpleNamespace(name="label"), SimpleNamespace(name="proba")],
         run=run,
     )
