@@ -22,7 +22,7 @@ import onnx.external_data_helper
 import onnx.inliner
 import onnx.version_converter
 
-from ..errors import ConvertError, UnsupportedOpError
+from ..errors import ConvertError, UnsupportedOpError, first_line
 from .registry import ExportedModel
 from .sample_inputs import format_shape, normalize_dynamic_axes, normalize_sample_inputs
 
@@ -149,7 +149,7 @@ def finalize_onnx_model(onnx_model: onnx.ModelProto, *, framework: str) -> onnx.
         onnx.checker.check_model(onnx_model, full_check=False)
     except onnx.checker.ValidationError as e:
         raise ConvertError(
-            f"{framework}: the ONNX model fails onnx.checker: {_first_line(e)}"
+            f"{framework}: the ONNX model fails onnx.checker: {first_line(e)}"
         ) from e
     return onnx_model
 
@@ -242,7 +242,7 @@ def _load(
     try:
         return onnx.load(path, load_external_data=True)
     except Exception as e:  # DecodeError, OSError for missing data files, ...
-        raise ConvertError(f"onnx: cannot load {path!r}: {_first_line(e)}") from e
+        raise ConvertError(f"onnx: cannot load {path!r}: {first_line(e)}") from e
 
 
 def _convert_opset(onnx_model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
@@ -252,7 +252,7 @@ def _convert_opset(onnx_model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
     except Exception as e:
         raise ConvertError(
             f"onnx: cannot convert the model from opset {current} to {opset}: "
-            f"{_first_line(e)}; pass opset=None to keep opset {current}"
+            f"{first_line(e)}; pass opset=None to keep opset {current}"
         ) from e
     logger.info("converted the onnx model from opset %d to %d", current, opset)
     return converted
@@ -431,6 +431,3 @@ def _dtype_name(elem_type: int) -> str:
     return dtype.name
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

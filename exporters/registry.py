@@ -4,9 +4,9 @@ An adapter turns one framework's model plus sample inputs into an `ExportedModel
 are registered by name with a `detect` predicate; `to_onnx` picks one by explicit name
 (``framework="torch"``) or by asking each adapter's `detect`, in registration order.
 
-Built-in adapters (``onnx``, ``torch``, ``tensorflow``, ``sklearn``) are registered in one place,
-`_register_builtins`; each imports its framework lazily, so importing ``wasmexport.exporters``
-imports no framework.
+Built-in adapters (``onnx``, ``torch``, ``tensorflow``, ``sklearn``) are registered in one
+place, `_register_builtins`; each imports its framework lazily, so importing
+``wasmexport.exporters`` imports no framework.
 
 Third-party adapters
 --------------------
@@ -53,7 +53,7 @@ from typing import Any, Protocol
 import numpy as np
 import onnx
 
-from ..errors import AdapterNotFoundError
+from ..errors import AdapterNotFoundError, first_line
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -305,7 +305,7 @@ def _load_plugins() -> None:
         try:
             loaded = entry_point.load()
         except Exception as e:
-            _warn_plugin(where, f"{type(e).__name__}: {_first_line(e)}")
+            _warn_plugin(where, f"{type(e).__name__}: {first_line(e)}")
             continue
         registered = entry_point.name in _ADAPTERS or any(
             type(r.adapter) is loaded for r in _ADAPTERS.values()
@@ -366,7 +366,7 @@ def _detects(name: str, registration: _Registration, model: object) -> bool:
     except Exception as e:
         warnings.warn(
             f"wasmexport: detect() of adapter {name!r} raised {type(e).__name__}: "
-            f"{_first_line(e)}; treating it as 'not this framework'",
+            f"{first_line(e)}; treating it as 'not this framework'",
             RuntimeWarning,
             stacklevel=4,
         )
@@ -379,6 +379,3 @@ def _type_name(obj: object) -> str:
     return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from ..errors import ConvertError
+from ..errors import ConvertError, first_line
 from .onnx import finalize_onnx_model, graph_inputs
 from .registry import ExportedModel
 
@@ -283,7 +283,7 @@ def _convert(model, skl2onnx, data_types, columns, float_dtype, dynamic_axes, op
     except Exception as e:
         raise ConvertError(
             f"sklearn: skl2onnx cannot convert {type(model).__name__}: "
-            f"{type(e).__name__}: {_first_line(e)}"
+            f"{type(e).__name__}: {first_line(e)}"
         ) from e
     if dynamic_axes is not False:
         for value in graph_inputs(graph):
@@ -394,6 +394,3 @@ def _as_rank(values: np.ndarray, output: onnx.ValueInfoProto) -> np.ndarray:
     return values
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -46,7 +46,7 @@ import onnx
 import onnx.defs
 import onnx.shape_inference
 
-from ..errors import ConvertError, UnsupportedOpError
+from ..errors import ConvertError, UnsupportedOpError, first_line
 from .onnx import (
     ALLOWED_DOMAINS,
     declared_dynamic_axes,
@@ -322,7 +322,7 @@ def _make_source(model: Any, tf: Any, signature_key: str) -> _Source:
             loaded = tf.saved_model.load(path)
         except Exception as e:
             raise ConvertError(
-                f"tensorflow: cannot load the SavedModel {path!r}: {_first_line(e)}"
+                f"tensorflow: cannot load the SavedModel {path!r}: {first_line(e)}"
             ) from e
         return _saved_model_source(loaded, f"SavedModel {path!r}", signature_key)
     if _has_signatures(model, tf):
@@ -636,7 +636,7 @@ def _run_sample(
         shapes = ", ".join(f"{a.dtype.name}{format_shape(a.shape)}" for a in arrays)
         raise ConvertError(
             f"tensorflow: running {source.description} on the sample inputs ({shapes}) "
-            f"failed: {type(e).__name__}: {_first_line(e)}"
+            f"failed: {type(e).__name__}: {first_line(e)}"
         ) from e
     if not flat:
         raise ConvertError(f"tensorflow: {source.description} returned no tensors")
@@ -687,7 +687,7 @@ def _convert(
         raise ConvertError(
             f"tensorflow: tracing {source.description} with the input signature "
             f"{[(s.name, _dims(s.shape)) for s in specs]} failed: {type(e).__name__}: "
-            f"{_first_line(e)}"
+            f"{first_line(e)}"
         ) from e
     input_tensors = [t.name for t in concrete.inputs[: len(specs)]]
     output_tensors = [t.name for t in concrete.outputs]
@@ -710,7 +710,7 @@ def _convert(
     except Exception as e:
         raise ConvertError(
             f"tf2onnx failed on {source.description} (opset {opset}): "
-            f"{type(e).__name__}: {_first_line(e)}"
+            f"{type(e).__name__}: {first_line(e)}"
         ) from e
     # TODO(exporters): a model over 2 GB needs tf2onnx's large_model (external data) path;
     # refuse it with a clear ConvertError instead of protobuf's serialisation error.
@@ -775,7 +775,7 @@ def _name_dynamic_dims(onnx_model: onnx.ModelProto, axes: dict[str, dict[int, st
     try:
         inferred = onnx.shape_inference.infer_shapes(probe, data_prop=True).graph.output
     except Exception as e:  # inference is a nicety here; the packager infers again
-        logger.debug("tensorflow: no output dim names (shape inference: %s)", _first_line(e))
+        logger.debug("tensorflow: no output dim names (shape inference: %s)", first_line(e))
         return
     for value, guess in zip(onnx_model.graph.output, inferred, strict=True):
         dims = value.type.tensor_type.shape.dim
@@ -811,6 +811,3 @@ def _clean_name(name: str) -> str:
     return _TENSOR_SUFFIX.sub("", name)
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

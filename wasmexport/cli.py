@@ -45,6 +45,7 @@ from .errors import (
     RuntimeABIError,
     VerifyError,
     WasmExportError,
+    first_line,
 )
 from .exporters.onnx import finalize_onnx_model
 from .packager.embed import read_custom_sections
@@ -395,7 +396,7 @@ def _open_module(path: Path):
     except RuntimeABIError as e:
         raise RuntimeABIError(f"cannot load {path}: {e}") from e
     except (PackageError, wasmtime.WasmtimeError, KeyError) as e:
-        raise RuntimeABIError(f"cannot load {path}: {_first_line(e)}") from e
+        raise RuntimeABIError(f"cannot load {path}: {first_line(e)}") from e
 
 
 def _strict_json(value):
@@ -407,11 +408,6 @@ def _strict_json(value):
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return value
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _count(n: int, noun: str) -> str:
@@ -738,7 +734,7 @@ def _load_entry_point(module_part: str, object_part: str):
         if _ctx_verbose():
             logger.debug("importing %s failed:\n%s", module_part, traceback.format_exc())
         raise click.BadParameter(
-            f"cannot import {module_part!r}: {type(e).__name__}: {_first_line(e)}",
+            f"cannot import {module_part!r}: {type(e).__name__}: {first_line(e)}",
             param_hint="MODEL",
         ) from e
     obj = module
@@ -827,7 +823,7 @@ def _load_onnx(path: Path, *, load_external_data: bool = True) -> onnx.ModelProt
     try:
         return onnx.load(str(path), load_external_data=load_external_data)
     except Exception as e:  # DecodeError, OSError, ...: not an ONNX file
-        raise ConvertError(f"onnx: cannot load {str(path)!r}: {_first_line(e)}") from e
+        raise ConvertError(f"onnx: cannot load {str(path)!r}: {first_line(e)}") from e
 
 
 def _package_unverified(model: Path, out: Path, simd: str = "plain"):

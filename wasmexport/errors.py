@@ -22,6 +22,7 @@ __all__ = [
     "UnsupportedOpError",
     "VerifyError",
     "WasmExportError",
+    "first_line",
 ]
 
 
@@ -64,3 +65,9 @@ class VerifyError(WasmExportError):
     def __init__(self, message: str, report=None):
         super().__init__(message)
         self.report = report
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (its type name when the message is empty)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
