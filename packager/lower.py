@@ -48,9 +48,9 @@ logger = logging.getLogger(__name__)
 
 ALLOWED_DOMAINS = ("", "ai.onnx", "ai.onnx.ml")
 _AP = onnx.AttributeProto
-# TensorProto data types the runtime stores (FLOAT .. UINT64); bfloat16, complex, float8
+# TensorProto data types the runtime stores (FLOAT .. UINT64, BFLOAT16); complex, float8
 # and 4-bit types are refused at export rather than at load.
-RUNTIME_DTYPES = frozenset(range(1, 14))
+RUNTIME_DTYPES = frozenset(range(1, 14)) | {onnx.TensorProto.BFLOAT16}
 
 
 def _check_dtype(dtype: int, what: str, node: onnx.NodeProto | None = None) -> None:
@@ -65,7 +65,8 @@ def _check_dtype(dtype: int, what: str, node: onnx.NodeProto | None = None) -> N
     where = f"node {node.name!r} ({node.op_type}): " if node is not None else ""
     raise UnsupportedOpError(
         f"Cannot package {where}{what}: dtype {name} is not supported by the runtime "
-        "(supported: float32, float64, float16, int8..int64, uint8..uint64, bool, string). "
+        "(supported: float32, float64, float16, bfloat16, int8..int64, uint8..uint64, bool, "
+        "string). "
         "Cast it in the model before exporting.",
         node=node.name if node is not None else "",
         op_type=node.op_type if node is not None else "",

@@ -38,7 +38,8 @@ ATTRIBUTE_VALUES: dict[str, dict[str, tuple[str, ...]]] = {
 }  # fmt: skip
 
 _F32 = (onnx.TensorProto.FLOAT,)
-_FLOATS = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16)
+_FLOATS = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16,
+           onnx.TensorProto.BFLOAT16)
 # op_type -> the dtypes of input 0 the runtime computes in
 INPUT_DTYPES: dict[str, tuple[int, ...]] = {
     "Conv": _F32,

@@ -2,7 +2,7 @@
 
 ``check_ops`` (lower.py) knows which op types the runtime has kernels for; this module
 refuses, at export time, the nodes those kernels would refuse or get wrong at run time:
-a dtype outside the runtime's set (bfloat16, float8, ...), a dtype an op's kernel does not
+a dtype outside the runtime's set (complex, float8, ...), a dtype an op's kernel does not
 compute (Conv in float64), or an attribute value the kernel does not implement. A refusal
 here is an ``UnsupportedOpError`` naming the node; nothing is left to fail silently.
 """
@@ -21,7 +21,7 @@ __all__ = ["OP_DTYPES", "RUNTIME_DTYPES", "check_model_support", "value_dtypes"]
 logger = logging.getLogger(__name__)
 
 _T = onnx.TensorProto
-FLOATS = frozenset({_T.FLOAT, _T.FLOAT16, _T.DOUBLE})
+FLOATS = frozenset({_T.FLOAT, _T.FLOAT16, _T.BFLOAT16, _T.DOUBLE})
 SIGNED = frozenset({_T.INT8, _T.INT16, _T.INT32, _T.INT64})
 UNSIGNED = frozenset({_T.UINT8, _T.UINT16, _T.UINT32, _T.UINT64})
 INTS = SIGNED | UNSIGNED
@@ -52,7 +52,7 @@ OP_DTYPES: dict[str, frozenset[int]] = {
     **{op: FLOATS for op in _FLOAT_UNARY},
     **{op: NUMERIC for op in _NUMERIC},
     **{op: NUMERIC_BOOL for op in ("Equal", "ReduceMax", "ReduceMin")},
-    # strings convert to and from every numeric dtype but float16 (ops_string.c)
+    # strings convert to and from every numeric dtype but float16/bfloat16 (ops_string.c)
     **{op: RUNTIME_DTYPES for op in ("Cast", "CastLike")},
     **{op: BOOL for op in ("Not", "And", "Or", "Xor")},
     **{op: INTS for op in ("BitwiseNot", "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitShift")},
@@ -125,8 +125,10 @@ def _check_dtypes(node: onnx.NodeProto, opset: int, dtypes: dict[str, int]) -> N
         if to is not None and to not in RUNTIME_DTYPES:
             raise _refuse(node, opset, f"cast to {_dtype_name(to)} is not supported")
         source = dtypes.get(node.input[0])
-        if {source, to} == {_T.STRING, _T.FLOAT16}:
-            raise _refuse(node, opset, "casts between string and float16 are not supported")
+        for half in (_T.FLOAT16, _T.BFLOAT16):
+            if {source, to} == {_T.STRING, half}:
+                raise _refuse(node, opset, f"casts between string and {_dtype_name(half)} "
+                              "are not supported")  # fmt: skip
 
 
 def _attr(node: onnx.NodeProto, name: str, default):

@@ -112,7 +112,8 @@ static Status read_value(Reader *r, Value *v, const uint8_t *data,
     /* flags: type kind in bits 0-3, a map's key dtype in bits 4-7 */
     v->type_kind = head[3] & 15;
     v->key_dtype = head[3] >> 4;
-    if (v->dtype >= DT_COUNT || v->dtype == DT_UNDEFINED)
+    /* size 0: undefined, or a code the runtime has no storage for (complex) */
+    if (v->dtype >= DT_COUNT || dtype_size(v->dtype) == 0)
         return bad(r, "unknown dtype");
     if (v->type_kind > TK_MAP ||
         (v->type_kind == TK_TENSOR && v->key_dtype != 0) ||

@@ -1,5 +1,6 @@
 /*
- * numeric.c: dtype-generic element access and float16 conversion.
+ * numeric.c: dtype-generic element access and float16 / bfloat16
+ * conversion.
  */
 #include "numeric.h"
 
@@ -9,7 +10,8 @@
 Domain dtype_domain(int32_t dtype)
 {
     switch (dtype) {
-    case DT_FLOAT: case DT_DOUBLE: case DT_FLOAT16: return DOM_FLOAT;
+    case DT_FLOAT: case DT_DOUBLE: case DT_FLOAT16: case DT_BFLOAT16:
+        return DOM_FLOAT;
     case DT_INT8: case DT_INT16: case DT_INT32: case DT_INT64: return DOM_SIGNED;
     case DT_UINT8: case DT_UINT16: case DT_UINT32: case DT_UINT64: case DT_BOOL:
         return DOM_UNSIGNED;
@@ -61,6 +63,43 @@ uint16_t double_to_half(double v)
     return sign | (uint16_t)(exp << 10) | ((uint16_t)q & 0x3ff);
 }
 
+uint16_t double_to_bf16(double v)
+{
+    uint16_t sign = signbit(v) ? 0x8000 : 0;
+    double a = fabs(v);
+    if (isnan(v))
+        return sign | 0x7fc0;
+    /* rounds to infinity: the largest finite is (2 - 2^-7) * 2^127, and the
+       tie above it goes to the even infinity */
+    if (a >= 0x1p128 - 0x1p119)
+        return sign | 0x7f80;
+    if (a < 0x1p-126) {
+        /* subnormal: units of 2^-133, round half to even */
+        double q = nearbyint(a * 0x1p133);
+        return sign | (uint16_t)q; /* q == 128 carries into the exponent */
+    }
+    int e;
+    double m = frexp(a, &e); /* a = m * 2^e, m in [0.5, 1) */
+    /* 8 significant bits: scale to [128, 256) and round half to even */
+    double q = nearbyint(m * 256.0);
+    if (q == 256.0) {
+        q = 128.0;
+        e++;
+    }
+    int exp = e - 1 + 127; /* biased exponent of 1.xxx * 2^(e-1) */
+    return sign | (uint16_t)(exp << 7) | ((uint16_t)q & 0x7f);
+}
+
+double round_to_dtype(int32_t dt, double v)
+{
+    switch (dt) {
+    case DT_FLOAT: return (float)v;
+    case DT_FLOAT16: return half_to_float(double_to_half(v));
+    case DT_BFLOAT16: return bf16_to_float(double_to_bf16(v));
+    default: return v;
+    }
+}
+
 double elem_get_f(const Tensor *t, int64_t i)
 {
     const void *d = t->data;
@@ -68,6 +107,7 @@ double elem_get_f(const Tensor *t, int64_t i)
     case DT_FLOAT: return ((const float *)d)[i];
     case DT_DOUBLE: return ((const double *)d)[i];
     case DT_FLOAT16: return half_to_float(((const uint16_t *)d)[i]);
+    case DT_BFLOAT16: return bf16_to_float(((const uint16_t *)d)[i]);
     case DT_INT64: return (double)((const int64_t *)d)[i];
     case DT_INT32: return ((const int32_t *)d)[i];
     case DT_INT16: return ((const int16_t *)d)[i];
@@ -112,6 +152,7 @@ void elem_set_f(Tensor *t, int64_t i, double v)
     case DT_FLOAT: ((float *)d)[i] = (float)v; return;
     case DT_DOUBLE: ((double *)d)[i] = v; return;
     case DT_FLOAT16: ((uint16_t *)d)[i] = double_to_half(v); return;
+    case DT_BFLOAT16: ((uint16_t *)d)[i] = double_to_bf16(v); return;
     case DT_BOOL: ((uint8_t *)d)[i] = v != 0.0; return;
     default: break;
     }

@@ -90,6 +90,68 @@ static double bias_at(const Bias *bs, int64_t b, int64_t h, int64_t i,
     return v;
 }
 
+/*
+ * float16 / bfloat16 inputs follow the reference's steps in the input type:
+ * every intermediate (scaled Q and K, scores, biased scores, exp, the
+ * probabilities) is rounded to that type, and the two matrix products
+ * accumulate in float32. Computing in double and rounding once differs by
+ * one unit in the last place in a quarter of bfloat16 outputs, more than
+ * the conformance tolerance allows.
+ */
+typedef struct {
+    int32_t dt;     /* DT_FLOAT16 or DT_BFLOAT16; 0: compute in double */
+    double scale;   /* sqrt(scale) in dt: Q and K are each scaled by it */
+    double softcap; /* softcap in dt */
+} Lowp;
+
+/* v rounded to the low-precision type (unchanged when computing in double). */
+static double rd(const Lowp *lp, double v)
+{
+    return lp->dt ? round_to_dtype(lp->dt, v) : v;
+}
+
+/* Score (b, h, i, j) in low precision: (Q * s) . (K * s), softcapped. */
+static double lowp_score(const Lowp *lp, const Heads *q, const Tensor *pk,
+                         const Heads *k, int64_t b, int64_t h, int64_t kh,
+                         int64_t i, int64_t j)
+{
+    float acc = 0.0f;
+    for (int64_t d = 0; d < q->d; d++) {
+        double qs = rd(lp, at(q, b, h, i, d) * lp->scale);
+        double ks = rd(lp, cached(pk, k, b, kh, j, d) * lp->scale);
+        acc += (float)(qs * ks); /* exact: 2 x 11 significant bits */
+    }
+    double dot = rd(lp, acc);
+    if (lp->softcap > 0.0)
+        dot = rd(lp, rd(lp, tanh(rd(lp, dot / lp->softcap))) * lp->softcap);
+    return dot;
+}
+
+/* Softmax of row[0..t) (maximum mx) in low precision, in place: exp of
+   the shifted scores, their sum (bfloat16: rounded after every addition,
+   as numpy adds that type; float16: accumulated in float32), quotients.
+   raw receives the biased scores for qk_matmul_output_mode 2. */
+static void lowp_softmax(const Lowp *lp, double *row, double *raw, int64_t t,
+                         double mx, int64_t mode)
+{
+    double shift = isinf(mx) && mx < 0 ? 0.0 : mx, sum = 0.0;
+    float fsum = 0.0f;
+    for (int64_t j = 0; j < t; j++) {
+        if (mode == 2) raw[j] = row[j];
+        row[j] = rd(lp, exp(rd(lp, row[j] - shift)));
+        if (lp->dt == DT_BFLOAT16)
+            sum = j ? rd(lp, sum + row[j]) : row[j];
+        else
+            fsum += (float)row[j];
+    }
+    if (lp->dt != DT_BFLOAT16)
+        sum = rd(lp, fsum);
+    if (sum == 0.0)
+        sum = 1.0;
+    for (int64_t j = 0; j < t; j++)
+        row[j] = rd(lp, row[j] / sum);
+}
+
 /* Y = softmax(softcap(Q K^T * scale) + bias) V per head (query head h
    reads key/value head h / (Hq / Hkv)); outputs present_key/value (the
    cache with the new keys appended) and the chosen qk_matmul_output. */
@@ -173,6 +235,11 @@ Status op_attention(const Node *n, Tensor *const *in, Tensor *const *out,
     if (!row)
         return node_fail(n, err, ST_OOM, "out of memory");
     double *bias = row + t, *raw = row + 2 * t;
+    Lowp lp = {dtype_is_half(dt) ? dt : 0, 0.0, 0.0};
+    if (lp.dt) {
+        lp.scale = rd(&lp, sqrt(scale));
+        lp.softcap = rd(&lp, softcap);
+    }
     for (int64_t b = 0; b < q.b; b++)
         for (int64_t h = 0; h < q.h; h++)
             for (int64_t i = 0; i < q.s; i++) {
@@ -180,23 +247,32 @@ Status op_attention(const Node *n, Tensor *const *in, Tensor *const *out,
                 double mx = -INFINITY, bmax = -INFINITY, sum = 0.0;
                 for (int64_t j = 0; j < t; j++) {
                     double dot = 0.0;
-                    for (int64_t d = 0; d < q.d; d++)
-                        dot += at(&q, b, h, i, d) * cached(pk, &k, b, kh, j, d);
-                    dot *= scale;
-                    if (softcap > 0.0)
-                        dot = softcap * tanh(dot / softcap);
+                    if (lp.dt) {
+                        dot = lowp_score(&lp, &q, pk, &k, b, h, kh, i, j);
+                    } else {
+                        for (int64_t d = 0; d < q.d; d++)
+                            dot += at(&q, b, h, i, d) * cached(pk, &k, b, kh, j, d);
+                        dot *= scale;
+                        if (softcap > 0.0)
+                            dot = softcap * tanh(dot / softcap);
+                    }
                     raw[j] = dot;
                     bias[j] = bias_at(&bs, b, h, i, j);
-                    row[j] = dot + bias[j];
+                    row[j] = rd(&lp, dot + bias[j]);
                     mx = fmax(mx, row[j]);
                     bmax = fmax(bmax, bias[j]);
                 }
                 int masked = isinf(bmax) && bmax < 0; /* no key attends */
-                for (int64_t j = 0; j < t; j++) {
-                    double e = isinf(mx) && mx < 0 ? 0.0 : exp(row[j] - mx);
-                    sum += e;
-                    if (mode == 2) raw[j] = row[j];
-                    row[j] = e;
+                if (lp.dt) {
+                    lowp_softmax(&lp, row, raw, t, mx, mode);
+                    sum = 1.0; /* row holds the probabilities */
+                } else {
+                    for (int64_t j = 0; j < t; j++) {
+                        double e = isinf(mx) && mx < 0 ? 0.0 : exp(row[j] - mx);
+                        sum += e;
+                        if (mode == 2) raw[j] = row[j];
+                        row[j] = e;
+                    }
                 }
                 for (int64_t j = 0; j < t; j++) {
                     row[j] = masked || sum == 0.0 ? 0.0 : row[j] / sum;
@@ -206,8 +282,16 @@ Status op_attention(const Node *n, Tensor *const *in, Tensor *const *out,
                 }
                 for (int64_t d = 0; d < v.d; d++) {
                     double acc = 0.0;
-                    for (int64_t j = 0; j < t; j++)
-                        acc += row[j] * cached(pv, &v, b, kh, j, d);
+                    if (lp.dt) {
+                        /* float32 accumulation, as the reference's matmul */
+                        float f = 0.0f;
+                        for (int64_t j = 0; j < t; j++)
+                            f += (float)(row[j] * cached(pv, &v, b, kh, j, d));
+                        acc = f;
+                    } else {
+                        for (int64_t j = 0; j < t; j++)
+                            acc += row[j] * cached(pv, &v, b, kh, j, d);
+                    }
                     int64_t o = q.packed ? (b * q.s + i) * q.h * v.d + h * v.d + d
                                          : ((b * q.h + h) * q.s + i) * v.d + d;
                     elem_set_f(out[0], o, acc);

@@ -7,16 +7,19 @@
 #include "numeric.h"
 #include "ops.h"
 
-/* y = x converted to y's dtype: floats round to nearest (float16 with one
-   rounding), floats to integers truncate toward zero and saturate, integers
-   to integers keep the low bits (as numpy's astype), anything to bool is
-   x != 0 (NaN is true). y is allocated with x's shape. */
+/* y = x converted to y's dtype: floats round to nearest even (float16 and
+   bfloat16 with one rounding from the exact value), floats to integers
+   truncate toward zero and saturate, integers to integers keep the low
+   bits (as numpy's astype), anything to bool is x != 0 (NaN is true).
+   y is allocated with x's shape. */
 static Status cast_into(const Node *n, const Tensor *x, int32_t to,
                         Tensor *y, Err *err)
 {
-    /* to or from strings: ops_string.c */
-    if ((to == DT_STRING || x->dtype == DT_STRING) && to != DT_FLOAT16 &&
-        x->dtype != DT_FLOAT16)
+    /* to or from strings: ops_string.c (not float16 / bfloat16: refused
+       below, as the string side has no domain) */
+    int half = to == DT_FLOAT16 || to == DT_BFLOAT16 ||
+               x->dtype == DT_FLOAT16 || x->dtype == DT_BFLOAT16;
+    if ((to == DT_STRING || x->dtype == DT_STRING) && !half)
         return cast_strings(n, x, to, y, err);
     Domain from = dtype_domain(x->dtype), dom_to = dtype_domain(to);
     if (from == DOM_NONE || dom_to == DOM_NONE)

@@ -21,6 +21,7 @@ static inline double elem_get(const Tensor *t, int64_t i)
     case DT_FLOAT: return ((const float *)d)[i];
     case DT_DOUBLE: return ((const double *)d)[i];
     case DT_FLOAT16: return half_to_float(((const uint16_t *)d)[i]);
+    case DT_BFLOAT16: return bf16_to_float(((const uint16_t *)d)[i]);
     case DT_INT64: return (double)((const int64_t *)d)[i];
     case DT_INT32: return ((const int32_t *)d)[i];
     case DT_INT16: return ((const int16_t *)d)[i];
@@ -42,6 +43,7 @@ static inline void elem_set(Tensor *t, int64_t i, double v)
     case DT_FLOAT: ((float *)d)[i] = (float)v; return;
     case DT_DOUBLE: ((double *)d)[i] = v; return;
     case DT_FLOAT16: ((uint16_t *)d)[i] = double_to_half(v); return;
+    case DT_BFLOAT16: ((uint16_t *)d)[i] = double_to_bf16(v); return;
     case DT_BOOL: ((uint8_t *)d)[i] = v != 0.0; return;
     default: break;
     }
@@ -81,10 +83,10 @@ static inline Status elem_require_fixed(const Node *n, const Tensor *t,
                      dtype_name(t->dtype));
 }
 
-/* 1 for float32, float64, float16. */
+/* 1 for float32, float64, float16, bfloat16. */
 static inline int elem_is_float(int32_t dt)
 {
-    return dt == DT_FLOAT || dt == DT_DOUBLE || dt == DT_FLOAT16;
+    return dtype_is_float(dt);
 }
 
 /* 1 for int32 or int64 (index tensors). */

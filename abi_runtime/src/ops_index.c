@@ -626,14 +626,15 @@ static void reduce_into(Tensor *y, int64_t i, const Tensor *u, int64_t j,
            : (red == RED_MUL || red == RED_MIN) ? (*a & b) : b;
         return;
     }
-    case DT_FLOAT16: {
-        float a = half_to_float(((uint16_t *)y->data)[i]);
-        float b = half_to_float(((const uint16_t *)u->data)[j]);
+    case DT_FLOAT16: case DT_BFLOAT16: {
+        float a = (float)elem_get(y, i), b = (float)elem_get(u, j);
         float r = red == RED_ADD ? a + b : red == RED_MUL ? a * b
                 : red == RED_MAX ? (b > a ? b : a)
                 : red == RED_MIN ? (b < a ? b : a) : b;
-        ((uint16_t *)y->data)[i] = red == RED_NONE
-            ? ((const uint16_t *)u->data)[j] : double_to_half(r);
+        if (red == RED_NONE)
+            ((uint16_t *)y->data)[i] = ((const uint16_t *)u->data)[j];
+        else
+            elem_set(y, i, r);
         return;
     }
     default: return;

@@ -80,8 +80,8 @@ static int parse_number(const char *s, Tensor *y, int64_t i)
 Status cast_strings(const Node *n, const Tensor *x, int32_t to, Tensor *y,
                     Err *err)
 {
-    if (to <= DT_UNDEFINED || to >= DT_COUNT || to == DT_BOOL ||
-        (x->dtype == DT_STRING && to == DT_FLOAT16))
+    if (to <= DT_UNDEFINED || to >= DT_COUNT || !dtype_size(to) || to == DT_BOOL ||
+        (x->dtype == DT_STRING && (to == DT_FLOAT16 || to == DT_BFLOAT16)))
         return node_fail(n, err, ST_UNSUPPORTED_OP, "cast from %s to %s is "
                          "not supported", dtype_name(x->dtype), dtype_name(to));
     Status st = tensor_alloc(y, to, x->ndim, x->dims, err);

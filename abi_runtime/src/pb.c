@@ -84,7 +84,7 @@ static int data_field(int32_t dtype)
     case DT_INT64: return F_INT64;
     case DT_UINT32: case DT_UINT64: return F_UINT64;
     case DT_INT32: case DT_INT16: case DT_INT8: case DT_UINT16: case DT_UINT8:
-    case DT_BOOL: case DT_FLOAT16: return F_INT32;
+    case DT_BOOL: case DT_FLOAT16: case DT_BFLOAT16: return F_INT32;
     default: return 0;
     }
 }
@@ -107,7 +107,8 @@ static Status store(Tensor *t, int64_t *pos, uint64_t w, const Value *v,
                    (int32_t)s; memcpy(d + 4 * i, &x, 4); } break;
     case DT_INT16: ok = s >= INT16_MIN && s <= INT16_MAX; if (ok) { int16_t x =
                    (int16_t)s; memcpy(d + 2 * i, &x, 2); } break;
-    case DT_UINT16: case DT_FLOAT16: ok = s >= 0 && s <= UINT16_MAX; if (ok) {
+    case DT_UINT16: case DT_FLOAT16: case DT_BFLOAT16:
+                    ok = s >= 0 && s <= UINT16_MAX; if (ok) {
                     uint16_t x = (uint16_t)s; memcpy(d + 2 * i, &x, 2); } break;
     case DT_INT8: ok = s >= INT8_MIN && s <= INT8_MAX; if (ok) d[i] = (uint8_t)s; break;
     case DT_UINT8: ok = s >= 0 && s <= UINT8_MAX; if (ok) d[i] = (uint8_t)s; break;
@@ -260,7 +261,8 @@ Status pb_read_tensor(const uint8_t *bytes, size_t n, const Value *v,
     /* step 1: the dtype */
     if (sc.data_type != v->dtype) {
         char got[32];
-        if (sc.data_type > 0 && sc.data_type < DT_COUNT)
+        if (sc.data_type > 0 && sc.data_type < DT_COUNT &&
+            dtype_size(sc.data_type))
             snprintf(got, sizeof got, "%s", dtype_name(sc.data_type));
         else
             snprintf(got, sizeof got, "data_type %d", (int)sc.data_type);

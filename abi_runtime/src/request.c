@@ -176,7 +176,7 @@ static Status parse_leaf(Json *j, Builder *b)
     }
 
     /* floats: any number, or "NaN", "Infinity", "-Infinity" */
-    if (dt == DT_FLOAT || dt == DT_DOUBLE || dt == DT_FLOAT16) {
+    if (dt == DT_FLOAT || dt == DT_DOUBLE || dtype_is_half(dt)) {
         if (json_peek(j) == '"') {
             char s[16];
             if (json_string(j, s, sizeof s, NULL) != ST_OK)
@@ -193,8 +193,9 @@ static Status parse_leaf(Json *j, Builder *b)
         if (dt == DT_FLOAT) {
             float f = (float)d;
             memcpy(slot, &f, 4);
-        } else if (dt == DT_FLOAT16) {
-            uint16_t h = double_to_half(d); /* one rounding, from the text */
+        } else if (dtype_is_half(dt)) {
+            /* one rounding, from the text */
+            uint16_t h = dt == DT_FLOAT16 ? double_to_half(d) : double_to_bf16(d);
             memcpy(slot, &h, 2);
         } else {
             memcpy(slot, &d, 8);

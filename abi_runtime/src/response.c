@@ -147,10 +147,13 @@ static void put_element(Buf *b, const Tensor *t, int64_t i)
     int n;
     switch (t->dtype) {
     case DT_FLOAT: n = format_f32(((const float *)t->data)[i], text); break;
-    /* every float16 is exactly a float32: its shortest float32 text reads
-       back to the same half */
+    /* every float16 and bfloat16 is exactly a float32: its shortest float32
+       text reads back to the same 16-bit value */
     case DT_FLOAT16:
         n = format_f32(half_to_float(((const uint16_t *)t->data)[i]), text);
+        break;
+    case DT_BFLOAT16:
+        n = format_f32(bf16_to_float(((const uint16_t *)t->data)[i]), text);
         break;
     case DT_DOUBLE: n = format_f64(((const double *)t->data)[i], text); break;
     case DT_BOOL:

@@ -23,6 +23,7 @@ static const DTypeInfo DTYPES[DT_COUNT] = {
     [DT_STRING] = {"string", sizeof(char *)},       [DT_BOOL] = {"bool", 1},
     [DT_FLOAT16] = {"float16", 2},     [DT_DOUBLE] = {"float64", 8},
     [DT_UINT32] = {"uint32", 4},       [DT_UINT64] = {"uint64", 8},
+    [DT_BFLOAT16] = {"bfloat16", 2}, /* complex64/128 stay {NULL, 0} */
 };
 
 int dtype_size(int32_t dtype)
@@ -32,13 +33,14 @@ int dtype_size(int32_t dtype)
 
 const char *dtype_name(int32_t dtype)
 {
-    return (dtype >= 0 && dtype < DT_COUNT) ? DTYPES[dtype].name : "?";
+    return (dtype >= 0 && dtype < DT_COUNT && DTYPES[dtype].name)
+               ? DTYPES[dtype].name : "?";
 }
 
 int32_t dtype_from_name(const char *name, size_t len)
 {
     for (int32_t d = 1; d < DT_COUNT; d++)
-        if (strlen(DTYPES[d].name) == len && memcmp(DTYPES[d].name, name, len) == 0)
+        if (DTYPES[d].name && strlen(DTYPES[d].name) == len && memcmp(DTYPES[d].name, name, len) == 0)
             return d;
     return DT_UNDEFINED;
 }

@@ -27,7 +27,9 @@ typedef enum {
     DT_DOUBLE = 11,
     DT_UINT32 = 12,
     DT_UINT64 = 13,
-    DT_COUNT = 14
+    /* 14, 15: complex64 / complex128, not supported (size 0, no name) */
+    DT_BFLOAT16 = 16, /* the high 16 bits of a float32 */
+    DT_COUNT = 17
 } DType;
 
 /*
