@@ -42,7 +42,7 @@ _FLOATS = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLO
            onnx.TensorProto.BFLOAT16)
 # op_type -> the dtypes of input 0 the runtime computes in
 INPUT_DTYPES: dict[str, tuple[int, ...]] = {
-    "Conv": _F32,
+    "Conv": (*_F32, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16),
     "ConvTranspose": _F32,
     "Col2Im": _F32,
     "MaxPool": (*_FLOATS, onnx.TensorProto.INT8, onnx.TensorProto.UINT8),

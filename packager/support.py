@@ -29,6 +29,7 @@ NUMERIC = FLOATS | INTS
 NUMERIC_BOOL = NUMERIC | {_T.BOOL}
 BOOL = frozenset({_T.BOOL})
 FLOAT32 = frozenset({_T.FLOAT})
+HALVES = frozenset({_T.FLOAT16, _T.BFLOAT16})
 
 # Element types the runtime can hold at all (tensor.h DType); strings only pass through.
 RUNTIME_DTYPES = NUMERIC_BOOL | {_T.STRING}
@@ -60,15 +61,18 @@ OP_DTYPES: dict[str, frozenset[int]] = {
     "DequantizeLinear": frozenset({_T.INT8, _T.UINT8, _T.INT16, _T.UINT16, _T.INT32}),
     "MatMulInteger": frozenset({_T.INT8, _T.UINT8}),
     # kernels that compute in float32 only
-    **{op: FLOAT32 for op in ("Conv", "Gemm", "MatMul", "Softmax", "LogSoftmax")},
+    "Gemm": FLOAT32,
+    # float32 kernels that widen 16-bit floats; float64 MatMul and Softmax (ops_widen.c)
+    "Conv": FLOAT32 | HALVES,
+    **{op: FLOATS for op in ("MatMul", "Softmax", "LogSoftmax")},
     "DynamicQuantizeLinear": FLOAT32,
 }
 # Ops whose later inputs must also have a supported dtype: op -> (input index, dtypes).
 _MORE_INPUTS: dict[str, tuple[tuple[int, frozenset[int]], ...]] = {
     "Where": ((1, NUMERIC_BOOL),),
-    "Conv": ((1, FLOAT32),),
+    "Conv": ((1, FLOAT32 | HALVES),),
     "Gemm": ((1, FLOAT32),),
-    "MatMul": ((1, FLOAT32),),
+    "MatMul": ((1, FLOATS),),
     "CastLike": ((1, RUNTIME_DTYPES),),
     "Pow": ((1, NUMERIC),),
 }

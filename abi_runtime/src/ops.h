@@ -308,6 +308,15 @@ Status prep_conv_dispatch(const Model *m, Node *n, Err *err);
 Status op_conv(const Node *n, Tensor *const *in, Tensor *const *out, Err *e);
 /* resizing (ops_resize.c) */
 Status prep_resize(const Model *m, Node *n, Err *err);
+/* float16, bfloat16 and float64 for float32 kernels (ops_widen.c): the
+   float32 kernel calls these when its input is another float dtype.
+   MatMul and Conv widen 16-bit floats to float32 and round the result
+   back; MatMul in float64 and Softmax / LogSoftmax in every dtype but
+   float32 compute in the input's precision, step by step as the ONNX
+   reference does. Any other dtype is refused. */
+Status matmul_wide(const Node *n, Tensor *const *in, Tensor *const *out, Err *e);
+Status conv_wide(const Node *n, Tensor *const *in, Tensor *const *out, Err *e);
+Status softmax_wide(const Node *n, Tensor *const *in, Tensor *const *out, Err *e);
 
 /* control flow and recurrent layers */
 Status prep_if(const Model *m, Node *n, Err *err);

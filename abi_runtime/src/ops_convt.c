@@ -317,6 +317,8 @@ Status prep_conv_dispatch(const Model *m, Node *n, Err *err)
 Status op_conv_dispatch(const Node *n, Tensor *const *in, Tensor *const *out,
                         Err *err)
 {
+    if (in[0]->dtype != DT_FLOAT)
+        return conv_wide(n, in, out, err); /* other floats: ops_widen.c */
     if (n->params && *(const int64_t *)n->params == CT_TAG)
         return conv3d(n, in, out, err);
     return op_conv(n, in, out, err);

@@ -104,8 +104,8 @@ Status op_matmul(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
 {
     const Tensor *a = in[0], *b = in[1];
     Status st;
-    if ((st = require_float(n, a, 0, err)) || (st = require_float(n, b, 1, err)))
-        return st;
+    if (a->dtype != DT_FLOAT || b->dtype != DT_FLOAT)
+        return matmul_wide(n, in, out, err); /* other floats: ops_widen.c */
     if (a->ndim == 0 || b->ndim == 0)
         return node_fail(n, err, ST_SHAPE_MISMATCH, "operands must have rank "
                          ">= 1, got ranks %d and %d", (int)a->ndim, (int)b->ndim);

@@ -49,8 +49,9 @@ Status op_softmax(const Node *n, Tensor *const *in, Tensor *const *out,
     const Tensor *x = in[0];
     Status st;
     int32_t axis;
-    if ((st = require_float(n, x, 0, err)) ||
-        (st = norm_axis(n, p->axis, x->ndim, &axis, err)) ||
+    if (x->dtype != DT_FLOAT)
+        return softmax_wide(n, in, out, err); /* other floats: ops_widen.c */
+    if ((st = norm_axis(n, p->axis, x->ndim, &axis, err)) ||
         (st = tensor_alloc_like(out[0], x, err)))
         return st;
     int64_t outer = 1, len = 1, inner = 1;
