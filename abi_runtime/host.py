@@ -8,6 +8,8 @@ Values other than numeric tensors follow onnxruntime's Python API:
 
 - string tensors: numpy arrays of str (dtype object or a str dtype) in; numpy arrays of
   dtype object holding str out;
+- bfloat16 tensors: numpy arrays of ``ml_dtypes.bfloat16`` in and out (other float arrays
+  are rounded to it on the way in);
 - a map input (DictVectorizer, CastMap): a dict, e.g. {"a": 1.0} or {3: 0.5};
 - a sequence-of-maps output (ZipMap): a list of dicts, one per row, with int keys for
   int64 labels and str keys for string labels; a map output: one dict.
@@ -219,9 +221,9 @@ class WasmModel:
         return [
             _from_json(b, d, shape)
             if d == "string" or is_map_type(d)
-            else np.frombuffer(base64.b64decode(b), dtype=np.dtype(d).newbyteorder("<"))
+            else np.frombuffer(base64.b64decode(b), dtype=numpy_dtype(d).newbyteorder("<"))
             .reshape(shape)
-            .astype(d)
+            .astype(numpy_dtype(d))
             for b, shape, d in zip(out, shapes, dtypes, strict=True)
         ]
 
@@ -251,6 +253,8 @@ def _json_value(a) -> object:
         return {str(k): (v.item() if isinstance(v, np.generic) else v) for k, v in a.items()}
     if a.dtype == object:
         return np.vectorize(_text, otypes=[object])(a).tolist() if a.size else a.tolist()
+    if a.dtype == numpy_dtype("bfloat16"):
+        a = a.astype(np.float32)  # exact; numpy sees bfloat16 as kind "V", not "f"
     if a.dtype.kind == "f" and not np.isfinite(a).all():
         # strict JSON has no NaN or Infinity: the runtime reads them as strings
         return np.vectorize(_number, otypes=[object])(a.astype(np.float64)).tolist()
@@ -288,6 +292,9 @@ def _from_json(v: object, type_name: str, shape) -> object:
         return [_map_keys(d, type_name) for d in v]
     if type_name.startswith("map("):
         return _map_keys(v, type_name)
+    if type_name == "bfloat16":
+        # through float32, which reads "NaN" / "Infinity"; exact for bfloat16 values
+        return np.asarray(v, dtype=np.float32).astype(numpy_dtype(type_name))
     a = np.asarray(v, dtype=numpy_dtype(type_name))
     if shape is not None and a.dtype == object:
         # nested lists of strings: keep the exact shape (empty dims included)

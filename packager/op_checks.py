@@ -38,11 +38,11 @@ ATTRIBUTE_VALUES: dict[str, dict[str, tuple[str, ...]]] = {
 }  # fmt: skip
 
 _F32 = (onnx.TensorProto.FLOAT,)
-_FLOATS = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16,
-           onnx.TensorProto.BFLOAT16)
+_T = onnx.TensorProto
+_FLOATS = (_T.FLOAT, _T.DOUBLE, _T.FLOAT16, _T.BFLOAT16)
 # op_type -> the dtypes of input 0 the runtime computes in
 INPUT_DTYPES: dict[str, tuple[int, ...]] = {
-    "Conv": (*_F32, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16),
+    "Conv": (*_F32, _T.FLOAT16, _T.BFLOAT16),
     "ConvTranspose": _F32,
     "Col2Im": _F32,
     "MaxPool": (*_FLOATS, onnx.TensorProto.INT8, onnx.TensorProto.UINT8),

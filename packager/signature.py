@@ -47,8 +47,18 @@ def is_map_type(name: str) -> bool:
 
 
 def numpy_dtype(name: str) -> np.dtype:
-    """numpy dtype of a signature dtype name (strings map to object)."""
-    return np.dtype(object) if name == "string" else np.dtype(name)
+    """numpy dtype of a signature dtype name (strings map to object).
+
+    numpy has no bfloat16: "bfloat16" maps to ``ml_dtypes.bfloat16`` (onnx's own
+    dependency, and the type ``onnx.numpy_helper`` uses for BFLOAT16 tensors).
+    """
+    if name == "string":
+        return np.dtype(object)
+    if name == "bfloat16":
+        import ml_dtypes  # registers bfloat16 with numpy
+
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(name)
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,7 @@ OP_DTYPES: dict[str, frozenset[int]] = {
     "Conv": FLOAT32 | HALVES,
     **{op: FLOATS for op in ("MatMul", "Softmax", "LogSoftmax")},
     "DynamicQuantizeLinear": FLOAT32,
+    **{op: FLOAT32 for op in ("RNN", "GRU", "LSTM")},
 }
 # Ops whose later inputs must also have a supported dtype: op -> (input index, dtypes).
 _MORE_INPUTS: dict[str, tuple[tuple[int, frozenset[int]], ...]] = {
@@ -110,6 +111,10 @@ def _check_dtypes(node: onnx.NodeProto, opset: int, dtypes: dict[str, int]) -> N
         if name and dtype is not None and dtype not in RUNTIME_DTYPES:
             raise _refuse(node, opset, f"value {name!r} has dtype {_dtype_name(dtype)}, "
                           "which the runtime does not support")  # fmt: skip
+        # the ai.onnx.ml kernels read float, double and integer tensors (ops_ml_common.c)
+        if name and node.domain == "ai.onnx.ml" and dtype == _T.BFLOAT16:
+            raise _refuse(node, opset, f"value {name!r} is BFLOAT16, which ai.onnx.ml "
+                          "ops do not take")  # fmt: skip
     checks = []
     if node.op_type in OP_DTYPES and node.input:
         checks.append((0, OP_DTYPES[node.op_type]))

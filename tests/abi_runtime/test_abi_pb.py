@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
+import ml_dtypes
 import numpy as np
 import onnx
 import pytest
@@ -24,6 +25,7 @@ DTYPES = {
     TensorProto.INT32: np.int32, TensorProto.INT64: np.int64, TensorProto.UINT8: np.uint8,
     TensorProto.UINT16: np.uint16, TensorProto.UINT32: np.uint32,
     TensorProto.UINT64: np.uint64, TensorProto.BOOL: np.bool_,
+    TensorProto.BFLOAT16: ml_dtypes.bfloat16,
 }  # fmt: skip
 
 

@@ -14,9 +14,10 @@ const SECTION = "wasmexport";
 const ABI_EXPORTS = ["memory", "malloc_buffer", "free_buffer", "pred", "get_out_loc",
   "get_out_len"];
 
-// dtype names of the metadata and of raw responses -> typed arrays (float16 as its bits)
+// dtype names of the metadata and of raw responses -> typed arrays (float16 and bfloat16
+// as their bits)
 const ARRAYS = {
-  float32: Float32Array, float64: Float64Array, float16: Uint16Array,
+  float32: Float32Array, float64: Float64Array, float16: Uint16Array, bfloat16: Uint16Array,
   int8: Int8Array, int16: Int16Array, int32: Int32Array, int64: BigInt64Array,
   uint8: Uint8Array, uint16: Uint16Array, uint32: Uint32Array, uint64: BigUint64Array,
   bool: Uint8Array,
