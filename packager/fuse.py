@@ -51,7 +51,7 @@ def _readers(graph: onnx.GraphProto) -> dict[str, int]:
 
 
 def _clip_range(node: onnx.NodeProto, consts: dict[str, np.ndarray]) -> tuple[float, float]:
-    """[lo, hi] of a Relu or Clip node; None when a bound is not a constant."""
+    """[lo, hi] of a Relu or Clip node; None when a bound is not a float32 constant."""
     if node.op_type == "Relu":
         return 0.0, math.inf
     lo, hi = -math.inf, math.inf
@@ -66,6 +66,8 @@ def _clip_range(node: onnx.NodeProto, consts: dict[str, np.ndarray]) -> tuple[fl
         if name not in consts or consts[name].size != 1:
             return None
         v = float(consts[name].reshape(()))
+        if v != float(np.float32(v)):
+            return None  # wx_clip holds float32: a float64 bound must stay a Clip node
         lo, hi = (v, hi) if i == 0 else (lo, v)
     return lo, hi
 

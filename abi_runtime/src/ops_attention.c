@@ -1,7 +1,8 @@
 /*
  * ops_attention.c: Attention (opset 23+): scaled dot-product attention
  * with grouped heads, masks, causal and sliding-window masking, softcap
- * and a key/value cache. Float dtypes, computed in double.
+ * and a key/value cache. Float dtypes, computed in double (float16 and
+ * bfloat16 step by step in their own precision, see Lowp).
  */
 #include <math.h>
 #include <stdlib.h>
