@@ -10,7 +10,9 @@
  * a tap outside the input reads: zero, the nearest border element, or the
  * element mirrored at the borders. Opset 16 names the modes "bilinear" and
  * "bicubic" and allows 2-D only; opset 20 names them "linear" and "cubic"
- * and allows 1-D to 3-D here. Values are computed in double.
+ * and allows 1-D to 3-D here. Values are computed in double. Cubic
+ * sampling with border padding follows PyTorch and onnxruntime, which
+ * clamp each tap rather than the point.
  *
  * AffineGrid builds the grid of normalised coordinates that GridSample
  * reads: each base point (x, y[, z], 1) multiplied by theta (n, r, r+1).
@@ -130,7 +132,9 @@ static int grid_taps(const GridParams *p, double v, int64_t d, int64_t *ix,
     if (p->mode == GM_NEAREST)
         x = nearbyint(x); /* half to even */
     if (x < lo || x > hi) {
-        if (p->padding == GP_BORDER)
+        /* cubic with border padding clamps each tap, not the point, as
+           PyTorch and onnxruntime do (onnx.reference clamps the point) */
+        if (p->padding == GP_BORDER && p->mode != GM_CUBIC)
             x = x < 0 ? 0 : x > (double)(d - 1) ? (double)(d - 1) : x;
         else if (p->padding == GP_REFLECTION)
             x = grid_reflect(x, lo, hi);
@@ -189,6 +193,9 @@ Status op_grid_sample(const Node *n, Tensor *const *in, Tensor *const *out,
     Status st = tensor_alloc(out[0], x->dtype, x->ndim, dims, err);
     if (st != ST_OK || out[0]->numel == 0)
         return st;
+    if (plane == 0)
+        return node_fail(n, err, ST_BAD_REQUEST, "X %s has no elements to sample",
+                         shape_str(x->dims, x->ndim, sx, 96));
 
     /* step 2: per grid point, the tap combinations, then every channel */
     int64_t nc = x->dims[1];

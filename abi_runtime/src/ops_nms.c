@@ -98,8 +98,11 @@ Status op_nms(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
                          "(b, s, 4) and scores (b, k, s), got %s %s and %s %s",
                          dtype_name(bx->dtype), shape_str(bx->dims, bx->ndim, sb, 96),
                          dtype_name(sc->dtype), shape_str(sc->dims, sc->ndim, ss, 96));
+    const Tensor *opt[5] = {NULL, NULL, NULL, NULL, NULL}; /* absent: NULL */
+    for (int i = 2; i < 5 && i < n->n_in; i++)
+        opt[i] = in[i];
     for (int i = 2; i < 5; i++) {
-        const Tensor *t = in[i];
+        const Tensor *t = opt[i];
         int want_int = i == 2;
         if (t && (t->numel > 1 || (want_int ? !elem_is_index(t->dtype)
                                             : !elem_is_float(t->dtype))))
@@ -110,10 +113,10 @@ Status op_nms(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
     }
     int64_t nb = bx->dims[0], ns = bx->dims[1], nk = sc->dims[1];
     double iou = 0.0, thr = 0.0;
-    int64_t max_out = in[2] && in[2]->numel > 0 ? tensor_get_int(in[2], 0) : 0;
+    int64_t max_out = opt[2] && opt[2]->numel > 0 ? tensor_get_int(opt[2], 0) : 0;
     max_out = max_out < 0 ? 0 : max_out > ns ? ns : max_out;
-    nms_scalar(in[3], &iou);
-    int has_thr = nms_scalar(in[4], &thr);
+    nms_scalar(opt[3], &iou);
+    int has_thr = nms_scalar(opt[4], &thr);
     const float *boxes = bx->data, *scores = sc->data;
 
     /* step 2: per batch and class, greedy selection into sel (cap, 3) */
