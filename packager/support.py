@@ -71,6 +71,11 @@ _MORE_INPUTS: dict[str, tuple[tuple[int, frozenset[int]], ...]] = {
     "MatMul": ((1, FLOAT32),),
     "CastLike": ((1, RUNTIME_DTYPES),),
     "Pow": ((1, NUMERIC),),
+    # spatial sampling and detection: coordinates and weights are float inputs too
+    "GridSample": ((1, FLOATS),),
+    "RoiAlign": ((1, FLOATS), (2, frozenset({_T.INT64, _T.INT32}))),
+    "DeformConv": ((1, FLOATS), (2, FLOATS)),
+    "NonMaxSuppression": ((1, FLOAT32),),
 }
 
 
@@ -147,6 +152,13 @@ def _check_attributes(node: onnx.NodeProto, opset: int, constants: dict) -> None
         if mode is None or bool(mode.reshape(-1)[0]):
             raise _refuse(node, opset, "training_mode must be a constant false; "
                           "the runtime runs inference only")  # fmt: skip
+    if op == "DeformConv":
+        # the runtime convolves 2-D images only (ops_deformconv.c)
+        for name, want in (("kernel_shape", 2), ("strides", 2), ("dilations", 2), ("pads", 4)):
+            value = _attr(node, name, None)
+            if value is not None and len(value) != want:
+                raise _refuse(node, opset, f"{name} lists {len(value)} values; the runtime "
+                              f"supports 2-D DeformConv only ({want} values)")  # fmt: skip
     if op == "BitShift" and _attr(node, "direction", b"") not in (b"LEFT", b"RIGHT"):
         raise _refuse(node, opset, "direction must be LEFT or RIGHT")
 

@@ -215,7 +215,19 @@ typedef Status (*OpPrepare)(const Model *m, Node *n, Err *err);
     OP(BlackmanWindow, op_window, NULL, 1, 1, 1, 1) /* 3-term cosine */       \
     /* attention (ops_attention.c) */                                       \
     OP(Attention, op_attention, NULL, 3, 7, 1, 4) /* softmax(QK^T+bias) V */ \
-    OP(RotaryEmbedding, op_rotary, NULL, 3, 4, 1, 1) /* rotate feature pairs */
+    OP(RotaryEmbedding, op_rotary, NULL, 3, 4, 1, 1) /* rotate feature pairs */ \
+    /* spatial sampling and detection (ops_grid.c, ops_roi.c, ops_nms.c,  */ \
+    /* ops_deformconv.c)                                                  */ \
+    OP(GridSample, op_grid_sample, prep_grid_sample, 2, 2, 1, 1)              \
+                           /* Y = X read at normalised grid points, padded */ \
+    OP(AffineGrid, op_affine_grid, NULL, 2, 2, 1, 1)                          \
+                           /* grid = theta (x, y[, z], 1) per output point */ \
+    OP(RoiAlign, op_roi_align, prep_roi_align, 3, 3, 1, 1)                    \
+                           /* avg/max of bilinear samples per roi bin */      \
+    OP(NonMaxSuppression, op_nms, NULL, 2, 5, 1, 1)                           \
+                           /* [batch, class, box] kept by score and IoU */    \
+    OP(DeformConv, op_deform_conv, prep_deform_conv, 3, 5, 1, 1)              \
+                           /* Conv whose taps move by offsets, times mask */
 
 /*
  * The ai.onnx.ml domain: the same columns, its own list (the rows use the
@@ -308,6 +320,11 @@ Status prep_conv_dispatch(const Model *m, Node *n, Err *err);
 Status op_conv(const Node *n, Tensor *const *in, Tensor *const *out, Err *e);
 /* resizing (ops_resize.c) */
 Status prep_resize(const Model *m, Node *n, Err *err);
+
+/* spatial sampling and detection (ops_grid.c, ops_roi.c, ops_deformconv.c) */
+Status prep_grid_sample(const Model *m, Node *n, Err *err);
+Status prep_roi_align(const Model *m, Node *n, Err *err);
+Status prep_deform_conv(const Model *m, Node *n, Err *err);
 
 /* control flow and recurrent layers */
 Status prep_if(const Model *m, Node *n, Err *err);
