@@ -189,6 +189,8 @@ static Status softmax_rows(const Tensor *sc, int32_t cd, Tensor *pr, Err *err)
     return ST_OK;
 }
 
+/* Y (B, Hq, L, Ev) of node n, its bodies run on the value slots vals (see
+   control_run); nothing is computed when Y is not wanted. */
 Status flex_attention_run(const Model *m, const Node *n, Tensor *vals,
                           Tensor *const *in, Tensor *const *out, Err *err)
 {
