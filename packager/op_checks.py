@@ -33,6 +33,9 @@ ATTRIBUTE_VALUES: dict[str, dict[str, tuple[str, ...]]] = {
     "Upsample": {"mode": ("nearest", "linear", "bilinear")},
     "DepthToSpace": {"mode": ("DCR", "CRD")},
     "SpaceToDepth": {"mode": ("DCR", "CRD")},
+    "TensorScatter": {"mode": ("linear", "circular")},
+    "CausalConvWithState": {"activation": ("none", "silu", "swish")},
+    "LinearAttention": {"update_rule": ("linear", "gated", "delta", "gated_delta")},
     **{op: {"auto_pad": _AUTO_PAD}
        for op in ("Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool")},
     "GridSample": {"padding_mode": ("zeros", "border", "reflection")},
