@@ -17,6 +17,9 @@
 #include "numeric.h"
 #include "ops.h"
 
+/* Inputs and outputs a widened kernel may have (Conv: X, W, B; Y). */
+#define WIDEN_MAX_IO 4
+
 /* Convert x (float16 / bfloat16) into a new float32 tensor t. */
 static Status widen(const Tensor *x, Tensor *t, Err *err)
 {
@@ -55,11 +58,13 @@ static Status run_in_float32(OpRun fn, const Node *n, Tensor *const *in,
                              Tensor *const *out, Err *err)
 {
     int32_t dt = in[0]->dtype;
-    Tensor tin[MAX_NODE_IO], tout[MAX_NODE_IO];
-    Tensor *pin[MAX_NODE_IO], *pout[MAX_NODE_IO];
+    Tensor tin[WIDEN_MAX_IO], tout[WIDEN_MAX_IO];
+    Tensor *pin[WIDEN_MAX_IO], *pout[WIDEN_MAX_IO];
     Status st = ST_OK;
-    if (n->n_in > MAX_NODE_IO || n->n_out > MAX_NODE_IO)
-        return node_fail(n, err, ST_UNSUPPORTED_OP, "too many inputs or outputs");
+    if (n->n_in > WIDEN_MAX_IO || n->n_out > WIDEN_MAX_IO)
+        return node_fail(n, err, ST_UNSUPPORTED_OP, "%d inputs and %d outputs "
+                         "are not supported in %s (at most %d)", (int)n->n_in,
+                         (int)n->n_out, dtype_name(dt), WIDEN_MAX_IO);
     memset(tin, 0, sizeof tin);
     memset(tout, 0, sizeof tout);
 
@@ -96,7 +101,7 @@ static Status run_in_float32(OpRun fn, const Node *n, Tensor *const *in,
         }
     }
 done:
-    for (int32_t i = 0; i < MAX_NODE_IO; i++) {
+    for (int32_t i = 0; i < WIDEN_MAX_IO; i++) {
         tensor_release(&tin[i]);
         tensor_release(&tout[i]);
     }
@@ -116,8 +121,8 @@ static Status require_wide(const Node *n, const Tensor *a, const Tensor *b,
                      allow_double ? ", float64" : "");
 }
 
-/* C (m, n) = A (m, k) B (k, n) in double; A row-major with rows ars apart,
-   B with rows brs apart (1-D B: brs 1, n 1); clamped to [lo, hi]. */
+/* C (m, n) = A (m, k) B (k, n) in double, clamped to [lo, hi]; A and C
+   row-major, B with rows brs apart (a 1-D B: brs 1, n 1). */
 static void matmul_f64_2d(int64_t m, int64_t nn, int64_t k, const double *a,
                           const double *b, int64_t brs, double *c, double lo,
                           double hi)
