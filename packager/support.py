@@ -52,6 +52,7 @@ OP_DTYPES: dict[str, frozenset[int]] = {
     **{op: FLOATS for op in _FLOAT_UNARY},
     **{op: NUMERIC for op in _NUMERIC},
     **{op: NUMERIC_BOOL for op in ("Equal", "ReduceMax", "ReduceMin")},
+    "Equal": NUMERIC_BOOL | {_T.STRING},  # strings compare by text (ops_string_text.c)
     # strings convert to and from every numeric dtype but float16 (ops_string.c)
     **{op: RUNTIME_DTYPES for op in ("Cast", "CastLike")},
     **{op: BOOL for op in ("Not", "And", "Or", "Xor")},

@@ -1,0 +1,312 @@
+/*
+ * ops_tfidf.c: TfIdfVectorizer, n-gram counts of int or string sequences.
+ *
+ * The pool of n-grams (pool_int64s or pool_strings, grouped by length
+ * through ngram_counts) becomes a trie at load: node 0 is the root, each
+ * other node is one item following its parent, and a node that ends an
+ * n-gram of the wanted lengths carries that n-gram's id (1-based; 0 for
+ * none). Children are found through one hash table keyed by (parent, item).
+ * Counting walks the trie from every start position of a row, once per
+ * skip distance, as the ONNX reference does.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+
+#define TF_MAX_OUTPUT (1 << 26) /* columns of Y */
+
+typedef enum { TF_TF, TF_IDF, TF_TFIDF } TfMode;
+
+typedef struct {
+    int32_t parent;     /* node index, -1 for the root */
+    int32_t ngram_id;   /* 1-based id of the n-gram ending here, 0 none */
+    int64_t key;        /* int item */
+    const char *skey;   /* string item (pool_strings), else NULL */
+    uint32_t hash;
+} TfNode;
+
+typedef struct {
+    int mode;           /* TfMode */
+    int strings;        /* the pool holds strings */
+    int64_t min_len, max_len, max_skip;
+    int64_t output_size;
+    int32_t n_ids;      /* n-grams in the pool: ngram_indexes has n_ids */
+    const int64_t *index_of; /* ngram_indexes, read into params */
+    int32_t n_weights;
+    const float *weights;
+    int32_t n_nodes, cap_nodes;
+    TfNode *nodes;
+    uint32_t mask;      /* table size - 1 */
+    int32_t *table;     /* node index + 1, 0 empty */
+    int64_t *buf;       /* ngram_indexes */
+    float *wbuf;        /* weights */
+} TfParams;
+
+static uint32_t tf_hash_int(int64_t v)
+{
+    uint64_t x = (uint64_t)v * 0x9E3779B97F4A7C15ull;
+    return (uint32_t)(x >> 32) ^ (uint32_t)x;
+}
+
+static uint32_t tf_hash_str(const char *s)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+/* Slot of the (parent, item) pair in the table: its node + 1, or 0. */
+static int32_t tf_find(const TfParams *p, int32_t parent, int64_t key,
+                       const char *skey, uint32_t hash)
+{
+    uint32_t slot = (hash ^ ((uint32_t)parent * 0x85EBCA6Bu)) & p->mask;
+    for (;; slot = (slot + 1) & p->mask) {
+        int32_t k = p->table[slot];
+        if (k == 0)
+            return 0;
+        const TfNode *t = &p->nodes[k - 1];
+        if (t->parent == parent && t->hash == hash &&
+            (skey ? !strcmp(t->skey, skey) : t->key == key))
+            return k;
+    }
+}
+
+/* The child of parent for the item, created when absent; -1 on OOM. */
+static int32_t tf_child(TfParams *p, int32_t parent, int64_t key,
+                        const char *skey)
+{
+    uint32_t hash = skey ? tf_hash_str(skey) : tf_hash_int(key);
+    int32_t k = tf_find(p, parent, key, skey, hash);
+    if (k)
+        return k - 1;
+    if (p->n_nodes == p->cap_nodes)
+        return -1; /* sized for the whole pool at load */
+    TfNode *t = &p->nodes[p->n_nodes];
+    *t = (TfNode){parent, 0, key, skey, hash};
+    uint32_t slot = (hash ^ ((uint32_t)parent * 0x85EBCA6Bu)) & p->mask;
+    while (p->table[slot])
+        slot = (slot + 1) & p->mask;
+    p->table[slot] = ++p->n_nodes;
+    return p->n_nodes - 1;
+}
+
+static void free_tfidf(void *q)
+{
+    TfParams *p = q;
+    if (!p)
+        return;
+    free(p->nodes);
+    free(p->table);
+    free(p->buf);
+    free(p->wbuf);
+    free(p);
+}
+
+/* Read and check the attributes (sizes of groups, indexes, weights). */
+static Status tf_read_attrs(const Node *n, TfParams *p, const Attr **pool,
+                            const Attr **counts, Err *err)
+{
+    const char *mode = attr_string(n, "mode", "");
+    p->mode = !strcmp(mode, "TF") ? TF_TF : !strcmp(mode, "IDF") ? TF_IDF
+              : !strcmp(mode, "TFIDF") ? TF_TFIDF : -1;
+    if (p->mode < 0)
+        return node_fail(n, err, ST_UNSUPPORTED_OP, "mode '%.20s' is not TF, "
+                         "IDF or TFIDF", mode);
+    p->min_len = attr_int(n, "min_gram_length", 0);
+    p->max_len = attr_int(n, "max_gram_length", 0);
+    p->max_skip = attr_int(n, "max_skip_count", 0);
+    if (p->min_len < 1 || p->max_len < p->min_len || p->max_skip < 0 ||
+        p->max_skip > INT32_MAX)
+        return node_fail(n, err, ST_BAD_FORMAT, "expected 1 <= min_gram_length "
+                         "<= max_gram_length and max_skip_count >= 0, got %lld, "
+                         "%lld, %lld", (long long)p->min_len,
+                         (long long)p->max_len, (long long)p->max_skip);
+    const Attr *ints = node_attr(n, "pool_int64s");
+    const Attr *strs = node_attr(n, "pool_strings");
+    if ((ints && ints->count == 0) || (ints && ints->type != AT_INTS))
+        ints = NULL;
+    if ((strs && strs->count == 0) || (strs && strs->type != AT_STRINGS))
+        strs = NULL;
+    if ((ints != NULL) == (strs != NULL))
+        return node_fail(n, err, ST_BAD_FORMAT, "expected exactly one of "
+                         "pool_int64s and pool_strings");
+    *pool = ints ? ints : strs;
+    p->strings = strs != NULL;
+    *counts = node_attr(n, "ngram_counts");
+    const Attr *idx = node_attr(n, "ngram_indexes");
+    if (!*counts || (*counts)->type != AT_INTS || !idx || idx->type != AT_INTS ||
+        idx->count == 0)
+        return node_fail(n, err, ST_BAD_FORMAT, "missing INTS attributes "
+                         "ngram_counts and ngram_indexes");
+    p->n_ids = idx->count;
+    p->buf = malloc(sizeof(int64_t) * (size_t)idx->count);
+    if (!p->buf)
+        return node_fail(n, err, ST_OOM, "out of memory");
+    for (int32_t i = 0; i < idx->count; i++) {
+        p->buf[i] = attr_ints_at(idx, i);
+        if (p->buf[i] < 0 || p->buf[i] >= TF_MAX_OUTPUT)
+            return node_fail(n, err, ST_BAD_FORMAT, "ngram_indexes[%d] = %lld "
+                             "is outside [0, %d)", (int)i, (long long)p->buf[i],
+                             TF_MAX_OUTPUT);
+        if (p->buf[i] + 1 > p->output_size)
+            p->output_size = p->buf[i] + 1;
+    }
+    p->index_of = p->buf;
+    const Attr *w = node_attr(n, "weights");
+    if (w && w->count > 0) {
+        if (w->type != AT_FLOATS || w->count < p->output_size)
+            return node_fail(n, err, ST_BAD_FORMAT, "weights must be floats, "
+                             "one per output column (%lld), got %d",
+                             (long long)p->output_size, (int)w->count);
+        p->wbuf = malloc(sizeof(float) * (size_t)w->count);
+        if (!p->wbuf)
+            return node_fail(n, err, ST_OOM, "out of memory");
+        for (int32_t i = 0; i < w->count; i++)
+            p->wbuf[i] = attr_floats_at(w, i);
+        p->weights = p->wbuf;
+        p->n_weights = w->count;
+    }
+    return ST_OK;
+}
+
+/* Build the trie of the n-grams of the pool whose length is wanted. */
+Status prep_tfidf(const Model *m, Node *n, Err *err)
+{
+    TfParams *p = calloc(1, sizeof *p);
+    if (!p)
+        return node_fail(n, err, ST_OOM, "out of memory");
+    n->params = p;
+    n->free_params = free_tfidf;
+    const Attr *pool, *counts;
+    Status st = tf_read_attrs(n, p, &pool, &counts, err);
+    if (st != ST_OK)
+        return st;
+
+    /* step 1: room for one node per pool item, a table twice as large */
+    int32_t total = pool->count;
+    uint32_t size = 16;
+    while (size < 2u * (uint32_t)total + 2)
+        size *= 2;
+    p->cap_nodes = total;
+    p->nodes = malloc(sizeof(TfNode) * (size_t)(total ? total : 1));
+    p->table = calloc(size, sizeof(int32_t));
+    p->mask = size - 1;
+    if (!p->nodes || !p->table)
+        return node_fail(n, err, ST_OOM, "out of memory");
+
+    /* step 2: group g of the pool holds n-grams of length g + 1 */
+    int64_t id = 1;
+    for (int32_t g = 0; g < counts->count; g++) {
+        int64_t begin = attr_ints_at(counts, g);
+        int64_t end = g + 1 < counts->count ? attr_ints_at(counts, g + 1) : total;
+        int64_t len = g + 1;
+        if (begin < 0 || end < begin || end > total || (end - begin) % len)
+            return node_fail(n, err, ST_BAD_FORMAT, "ngram_counts[%d] = %lld: "
+                             "group [%lld, %lld) does not split the pool of %d "
+                             "into %lld-grams", (int)g, (long long)begin,
+                             (long long)begin, (long long)end, (int)total,
+                             (long long)len);
+        int64_t grams = (end - begin) / len;
+        if (len < p->min_len || len > p->max_len) {
+            id += grams;
+            continue;
+        }
+        for (int64_t k = 0; k < grams; k++, id++) {
+            if (id > p->n_ids)
+                return node_fail(n, err, ST_BAD_FORMAT, "the pool has more "
+                                 "n-grams than ngram_indexes (%d)",
+                                 (int)p->n_ids);
+            int32_t node = -1;
+            for (int64_t j = 0; j < len; j++) {
+                int32_t item = (int32_t)(begin + k * len + j);
+                node = p->strings ? tf_child(p, node, 0, pool->strs[item])
+                                  : tf_child(p, node, attr_ints_at(pool, item),
+                                             NULL);
+                if (node < 0)
+                    return node_fail(n, err, ST_OOM, "out of memory");
+            }
+            p->nodes[node].ngram_id = (int32_t)id;
+        }
+    }
+    return ST_OK;
+}
+
+/* Add the n-grams of one row (c items of x from element row * c) to
+   freq (output_size counts). */
+static void tf_count_row(const TfParams *p, const Tensor *x, int64_t first,
+                         int64_t c, int64_t *freq)
+{
+    const char *const *xs = x->dtype == DT_STRING ? x->data : NULL;
+    int64_t start_len = p->min_len;
+    for (int64_t skip = 1; skip <= p->max_skip + 1; skip++) {
+        for (int64_t s = 0; s < c; s++) {
+            /* too close to the end for an n-gram of the smallest length */
+            if (s + skip * (start_len - 1) >= c)
+                break;
+            int32_t node = -1;
+            for (int64_t len = 1, at = s; len <= p->max_len && at < c;
+                 len++, at += skip) {
+                int64_t key = xs ? 0 : tensor_get_int(x, first + at);
+                const char *skey = xs ? xs[first + at] : NULL;
+                uint32_t h = skey ? tf_hash_str(skey) : tf_hash_int(key);
+                int32_t k = tf_find(p, node, key, skey, h);
+                if (!k)
+                    break;
+                node = k - 1;
+                int32_t id = p->nodes[node].ngram_id;
+                if (len >= start_len && id != 0)
+                    freq[p->index_of[id - 1]]++;
+            }
+        }
+        /* unigrams do not depend on the skip: count them once */
+        if (start_len == 1) {
+            start_len = 2;
+            if (start_len > p->max_len)
+                break;
+        }
+    }
+}
+
+/* Y (B, output_size) or (output_size,) float32: the weighted n-gram counts
+   of each row of X ((B, C) or (C,), int32, int64 or string). */
+Status op_tfidf(const Node *n, Tensor *const *in, Tensor *const *out,
+                Err *err)
+{
+    const TfParams *p = n->params;
+    const Tensor *x = in[0];
+    int want_str = p->strings;
+    if ((want_str && x->dtype != DT_STRING) ||
+        (!want_str && x->dtype != DT_INT32 && x->dtype != DT_INT64))
+        return node_fail(n, err, ST_UNSUPPORTED_OP, "input is %s, the pool "
+                         "holds %s", dtype_name(x->dtype),
+                         want_str ? "strings" : "int64s (input int32 or int64)");
+    if (x->ndim > 2)
+        return node_fail(n, err, ST_SHAPE_MISMATCH, "expected input rank 1 or "
+                         "2, got %d", (int)x->ndim);
+    int64_t rows = x->ndim == 2 ? x->dims[0] : 1;
+    int64_t c = x->ndim == 0 ? 1 : x->dims[x->ndim - 1];
+    int64_t dims[2] = {rows, p->output_size};
+    Status st = x->ndim == 2 ? tensor_alloc(out[0], DT_FLOAT, 2, dims, err)
+                             : tensor_alloc(out[0], DT_FLOAT, 1, dims + 1, err);
+    if (st != ST_OK)
+        return st;
+    int64_t *freq = malloc(sizeof(int64_t) * (size_t)p->output_size);
+    if (!freq)
+        return node_fail(n, err, ST_OOM, "out of memory");
+    float *y = out[0]->data;
+    for (int64_t r = 0; r < rows; r++) {
+        memset(freq, 0, sizeof(int64_t) * (size_t)p->output_size);
+        tf_count_row(p, x, r * c, c, freq);
+        float *yr = y + r * p->output_size;
+        for (int64_t i = 0; i < p->output_size; i++) {
+            float f = (float)freq[i];
+            float w = p->weights ? p->weights[i] : 1.0f;
+            yr[i] = p->mode == TF_TF ? f
+                  : p->mode == TF_IDF ? (freq[i] > 0 ? w : 0.0f) : w * f;
+        }
+    }
+    free(freq);
+    return ST_OK;
+}
