@@ -33,6 +33,8 @@ ATTRIBUTE_VALUES: dict[str, dict[str, tuple[str, ...]]] = {
     "Upsample": {"mode": ("nearest", "linear", "bilinear")},
     "DepthToSpace": {"mode": ("DCR", "CRD")},
     "SpaceToDepth": {"mode": ("DCR", "CRD")},
+    "StringNormalizer": {"case_change_action": ("NONE", "LOWER", "UPPER")},
+    "TfIdfVectorizer": {"mode": ("TF", "IDF", "TFIDF")},
     **{op: {"auto_pad": _AUTO_PAD}
        for op in ("Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool")},
 }  # fmt: skip

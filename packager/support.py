@@ -15,6 +15,7 @@ import onnx
 from onnx import numpy_helper
 
 from ..errors import UnsupportedOpError
+from .text_checks import check_text_node
 
 __all__ = ["OP_DTYPES", "RUNTIME_DTYPES", "check_model_support", "value_dtypes"]
 
@@ -29,6 +30,7 @@ NUMERIC = FLOATS | INTS
 NUMERIC_BOOL = NUMERIC | {_T.BOOL}
 BOOL = frozenset({_T.BOOL})
 FLOAT32 = frozenset({_T.FLOAT})
+STRING = frozenset({_T.STRING})
 
 # Element types the runtime can hold at all (tensor.h DType); strings only pass through.
 RUNTIME_DTYPES = NUMERIC_BOOL | {_T.STRING}
@@ -63,6 +65,10 @@ OP_DTYPES: dict[str, frozenset[int]] = {
     # kernels that compute in float32 only
     **{op: FLOAT32 for op in ("Conv", "Gemm", "MatMul", "Softmax", "LogSoftmax")},
     "DynamicQuantizeLinear": FLOAT32,
+    # text ops (ops_string_text.c, ops_regex.c, ops_tfidf.c)
+    **{op: STRING for op in ("StringConcat", "StringSplit", "StringNormalizer",
+                             "RegexFullMatch")},
+    "TfIdfVectorizer": frozenset({_T.INT32, _T.INT64, _T.STRING}),
 }
 # Ops whose later inputs must also have a supported dtype: op -> (input index, dtypes).
 _MORE_INPUTS: dict[str, tuple[tuple[int, frozenset[int]], ...]] = {
@@ -72,6 +78,7 @@ _MORE_INPUTS: dict[str, tuple[tuple[int, frozenset[int]], ...]] = {
     "MatMul": ((1, FLOAT32),),
     "CastLike": ((1, RUNTIME_DTYPES),),
     "Pow": ((1, NUMERIC),),
+    "StringConcat": ((1, STRING),),
 }
 
 
@@ -172,4 +179,5 @@ def check_model_support(model: onnx.ModelProto, opset_of) -> None:
         opset = opset_of(model, node.domain)
         _check_dtypes(node, opset, dtypes)
         _check_attributes(node, opset, constants)
+        check_text_node(node, opset)  # patterns, locales, pools of the text ops
         logger.debug("support: %s (%s) accepted", node.name, node.op_type)

@@ -154,6 +154,23 @@ static size_t cp_len(const unsigned char *s, size_t n)
     return len ? (size_t)len : 1;
 }
 
+/* Offset of the first d (dn > 0 bytes) in s[i..n), or -1. Linear in the
+   distance to the hit (wasi-libc's strstr rescans the rest of s). */
+static ptrdiff_t find_delim(const char *s, size_t i, size_t n, const char *d,
+                            size_t dn)
+{
+    while (i + dn <= n) {
+        const char *hit = memchr(s + i, d[0], n - i - dn + 1);
+        if (!hit)
+            return -1;
+        i = (size_t)(hit - s);
+        if (!memcmp(hit, d, dn))
+            return (ptrdiff_t)i;
+        i++;
+    }
+    return -1;
+}
+
 /*
  * Split s the way Python's str.split(delim, maxsplit) does: on each
  * occurrence of delim, or on runs of whitespace when delim is empty
@@ -177,11 +194,11 @@ static int64_t split_text(const char *s, const char *delim, int64_t maxsplit,
     } while (0)
     if (dn) {
         while (left-- > 0) {
-            const char *hit = strstr(s + i, delim);
-            if (!hit)
+            ptrdiff_t hit = find_delim(s, i, n, delim, dn);
+            if (hit < 0)
                 break;
-            SPLIT_ADD(i, (size_t)(hit - s));
-            i = (size_t)(hit - s) + dn;
+            SPLIT_ADD(i, (size_t)hit);
+            i = (size_t)hit + dn;
         }
         SPLIT_ADD(i, n);
         return count;

@@ -33,8 +33,7 @@ typedef struct {
     int64_t output_size;
     int32_t n_ids;      /* n-grams in the pool: ngram_indexes has n_ids */
     const int64_t *index_of; /* ngram_indexes, read into params */
-    int32_t n_weights;
-    const float *weights;
+    const float *weights; /* per n-gram (n_ids), NULL when all 1 */
     int32_t n_nodes, cap_nodes;
     TfNode *nodes;
     uint32_t mask;      /* table size - 1 */
@@ -154,19 +153,19 @@ static Status tf_read_attrs(const Node *n, TfParams *p, const Attr **pool,
             p->output_size = p->buf[i] + 1;
     }
     p->index_of = p->buf;
+    /* weights: one per n-gram of the pool, as ngram_indexes */
     const Attr *w = node_attr(n, "weights");
     if (w && w->count > 0) {
-        if (w->type != AT_FLOATS || w->count < p->output_size)
+        if (w->type != AT_FLOATS || w->count != idx->count)
             return node_fail(n, err, ST_BAD_FORMAT, "weights must be floats, "
-                             "one per output column (%lld), got %d",
-                             (long long)p->output_size, (int)w->count);
+                             "one per n-gram (%d), got %d", (int)idx->count,
+                             (int)w->count);
         p->wbuf = malloc(sizeof(float) * (size_t)w->count);
         if (!p->wbuf)
             return node_fail(n, err, ST_OOM, "out of memory");
         for (int32_t i = 0; i < w->count; i++)
             p->wbuf[i] = attr_floats_at(w, i);
         p->weights = p->wbuf;
-        p->n_weights = w->count;
     }
     return ST_OK;
 }
@@ -233,10 +232,18 @@ Status prep_tfidf(const Model *m, Node *n, Err *err)
     return ST_OK;
 }
 
-/* Add the n-grams of one row (c items of x from element row * c) to
-   freq (output_size counts). */
+/* Apply one occurrence of n-gram id (1-based) to its column of y. */
+static void tf_hit(const TfParams *p, int32_t id, float *y)
+{
+    float w = p->weights ? p->weights[id - 1] : 1.0f;
+    float *dst = &y[p->index_of[id - 1]];
+    *dst = p->mode == TF_TF ? *dst + 1.0f : p->mode == TF_IDF ? w : *dst + w;
+}
+
+/* Apply the n-grams of one row (c items of x from element first) to y
+   (output_size,), in the order onnxruntime visits them. */
 static void tf_count_row(const TfParams *p, const Tensor *x, int64_t first,
-                         int64_t c, int64_t *freq)
+                         int64_t c, float *y)
 {
     const char *const *xs = x->dtype == DT_STRING ? x->data : NULL;
     int64_t start_len = p->min_len;
@@ -257,7 +264,7 @@ static void tf_count_row(const TfParams *p, const Tensor *x, int64_t first,
                 node = k - 1;
                 int32_t id = p->nodes[node].ngram_id;
                 if (len >= start_len && id != 0)
-                    freq[p->index_of[id - 1]]++;
+                    tf_hit(p, id, y);
             }
         }
         /* unigrams do not depend on the skip: count them once */
@@ -269,8 +276,13 @@ static void tf_count_row(const TfParams *p, const Tensor *x, int64_t first,
     }
 }
 
-/* Y (B, output_size) or (output_size,) float32: the weighted n-gram counts
-   of each row of X ((B, C) or (C,), int32, int64 or string). */
+/*
+ * Y (B, output_size) or (output_size,) float32: the n-grams of each row of
+ * X ((B, C) or (C,), int32, int64 or string) counted into their columns
+ * ngram_indexes[id]: TF adds 1 per occurrence, TFIDF adds the n-gram's
+ * weight, IDF sets it (on a column shared by several n-grams the last
+ * occurrence wins), as onnxruntime does.
+ */
 Status op_tfidf(const Node *n, Tensor *const *in, Tensor *const *out,
                 Err *err)
 {
@@ -292,21 +304,9 @@ Status op_tfidf(const Node *n, Tensor *const *in, Tensor *const *out,
                              : tensor_alloc(out[0], DT_FLOAT, 1, dims + 1, err);
     if (st != ST_OK)
         return st;
-    int64_t *freq = malloc(sizeof(int64_t) * (size_t)p->output_size);
-    if (!freq)
-        return node_fail(n, err, ST_OOM, "out of memory");
-    float *y = out[0]->data;
-    for (int64_t r = 0; r < rows; r++) {
-        memset(freq, 0, sizeof(int64_t) * (size_t)p->output_size);
-        tf_count_row(p, x, r * c, c, freq);
-        float *yr = y + r * p->output_size;
-        for (int64_t i = 0; i < p->output_size; i++) {
-            float f = (float)freq[i];
-            float w = p->weights ? p->weights[i] : 1.0f;
-            yr[i] = p->mode == TF_TF ? f
-                  : p->mode == TF_IDF ? (freq[i] > 0 ? w : 0.0f) : w * f;
-        }
-    }
-    free(freq);
+    float *y = out[0]->data; /* (rows, output_size) */
+    memset(y, 0, (size_t)tensor_nbytes(out[0]));
+    for (int64_t r = 0; r < rows; r++)
+        tf_count_row(p, x, r * c, c, y + r * p->output_size);
     return ST_OK;
 }
