@@ -147,6 +147,13 @@ def regex_problem(pattern: str) -> str | None:
             return f"{problem} at offset {at}"
     if depth > 0:
         return "a ( without its closing )"
+    # what the scan leaves to a parser (bad ranges such as [b-a]): Python's re, given the
+    # RE2 spellings it lacks
+    python = re.sub(r"\(\?<(?=[A-Za-z_])", "(?P<", pattern.replace("\\z", "\\Z"))
+    try:
+        re.compile(python)
+    except re.error as e:
+        return f"invalid syntax ({e.msg}) at offset {e.pos}"
     return None
 
 

@@ -320,12 +320,27 @@ def test_regex_full_match_hypothesis(hypothesis_module, data):
         (r"a\Z", r"\Z"),
         (r"\x{41}", r"\x{...}"),
         (r"\k", "unknown escape"),
+        ("[b-a]", "bad character range"),
     ],
 )
 def test_regex_unsupported_syntax_is_refused_at_export(pattern, construct):
     model = text_model("RegexFullMatch", [("x", S)], [("y", B)], pattern=pattern)
     with pytest.raises(UnsupportedOpError, match=re.escape(construct)):
         package(model)
+
+
+def test_regex_unsupported_syntax_is_refused_by_the_runtime(monkeypatch):
+    # the runtime's own parser refuses what the export-time check would have caught
+    monkeypatch.setattr("wasmexport.packager.support.check_text_node", lambda node, opset: 0)
+    for pattern, why in (
+        ("(?i)abc", "(? groups"),
+        ("a{2,1}", "bad repetition count"),
+        ("a" * 5000, "pattern too long"),
+        ("[[:alpha:]]", "POSIX"),
+    ):
+        with pytest.raises(RuntimeABIError, match=re.escape(why)):
+            with load(package(_regex_model([pattern])).wasm) as module:
+                module.run(strings("abc"))
 
 
 def test_regex_pathological_pattern_runs_in_linear_time():
