@@ -768,7 +768,7 @@ Status op_regex_full_match(const Node *n, Tensor *const *in, Tensor *const *out,
     }
     size_t np = (size_t)rx->n_prog;
     RxVm vm = {0};
-    int32_t *cps = malloc(sizeof(int32_t) * (longest + 1));
+    int32_t *cps = calloc(longest + 1, sizeof(int32_t)); /* no size wrap */
     int32_t *lists = malloc(sizeof(int32_t) * 3 * (2 * np + 2));
     vm.mark = calloc(np, sizeof(uint32_t));
     if (!cps || !lists || !vm.mark) {

@@ -7,6 +7,7 @@
  * (whitespace splitting, case changes) refuse invalid UTF-8 with an error
  * naming the element and the byte offset.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -257,7 +258,8 @@ Status op_string_split(const Node *n, Tensor *const *in, Tensor *const *out,
     Tensor *lengths = n->n_out > 1 ? out[1] : NULL; /* NULL: not wanted */
     if (lengths && (st = tensor_alloc(lengths, DT_INT64, x->ndim, x->dims, err)))
         return st;
-    int64_t *at = malloc(sizeof(int64_t) * (size_t)(2 * most + 1));
+    /* calloc: fails rather than wraps when the size overflows size_t */
+    int64_t *at = calloc((size_t)(2 * most + 1), sizeof(int64_t));
     if (!at)
         return node_fail(n, err, ST_OOM, "out of memory");
     int64_t *len = at + most;
@@ -398,7 +400,7 @@ Status prep_string_normalizer(const Model *m, Node *n, Err *err)
             p->stops[p->n_stops++] = w;
             continue;
         }
-        char *low = malloc(2 * len + 1);
+        char *low = len < SIZE_MAX / 2 ? malloc(2 * len + 1) : NULL;
         if (!low)
             return node_fail(n, err, ST_OOM, "out of memory");
         low[case_change(w, len, 0, p->ascii_only, low)] = 0;
@@ -447,8 +449,8 @@ Status op_string_normalizer(const Node *n, Tensor *const *in,
             (st = require_utf8(n, xs[i], i, err)))
             return st;
     }
-    char *tmp = malloc(2 * longest + 1);
-    int64_t *keep = malloc(sizeof(int64_t) * (size_t)(x->numel + 1));
+    char *tmp = longest < SIZE_MAX / 2 ? malloc(2 * longest + 1) : NULL;
+    int64_t *keep = calloc((size_t)x->numel + 1, sizeof(int64_t));
     if (!tmp || !keep) {
         free(tmp);
         free(keep);

@@ -2,8 +2,8 @@
  * ops_tfidf.c: TfIdfVectorizer, n-gram counts of int or string sequences.
  *
  * The pool of n-grams (pool_int64s or pool_strings, grouped by length
- * through ngram_counts) becomes a trie at load: node 0 is the root, each
- * other node is one item following its parent, and a node that ends an
+ * through ngram_counts) becomes a trie at load: each node is one item
+ * following its parent (parent -1: the root), and a node that ends an
  * n-gram of the wanted lengths carries that n-gram's id (1-based; 0 for
  * none). Children are found through one hash table keyed by (parent, item).
  * Counting walks the trie from every start position of a row, once per
@@ -189,11 +189,16 @@ Status prep_tfidf(const Model *m, Node *n, Err *err)
     while (size < 2u * (uint32_t)total + 2)
         size *= 2;
     p->cap_nodes = total;
-    p->nodes = malloc(sizeof(TfNode) * (size_t)(total ? total : 1));
+    p->nodes = calloc((size_t)(total ? total : 1), sizeof(TfNode));
     p->table = calloc(size, sizeof(int32_t));
     p->mask = size - 1;
     if (!p->nodes || !p->table)
         return node_fail(n, err, ST_OOM, "out of memory");
+
+    /* no n-gram is longer than the number of groups: bounding max_len keeps
+       the skip arithmetic of tf_count_row far from overflow */
+    if (p->max_len > counts->count)
+        p->max_len = counts->count;
 
     /* step 2: group g of the pool holds n-grams of length g + 1 */
     int64_t id = 1;
@@ -247,6 +252,8 @@ static void tf_count_row(const TfParams *p, const Tensor *x, int64_t first,
 {
     const char *const *xs = x->dtype == DT_STRING ? x->data : NULL;
     int64_t start_len = p->min_len;
+    if (start_len > p->max_len)
+        return; /* no n-gram of the pool is long enough */
     for (int64_t skip = 1; skip <= p->max_skip + 1; skip++) {
         for (int64_t s = 0; s < c; s++) {
             /* too close to the end for an n-gram of the smallest length */
