@@ -24,6 +24,8 @@
 
 #define RX_MAX_PATTERN 65536  /* bytes of pattern */
 #define RX_MAX_DEPTH 200      /* nesting of groups */
+/* TODO: a sequence of more than RX_MAX_TREE items (a literal of 4000+
+   characters) is refused; compiling concatenations as lists would lift it */
 #define RX_MAX_TREE 4000      /* levels of the tree (bounds the C stack) */
 #define RX_MAX_REPEAT 1000    /* largest {m,n} count, as RE2 */
 #define RX_MAX_PROG 100000    /* instructions after expanding counts */
@@ -111,6 +113,8 @@ static int rx_grow(void **buf, int32_t n, int32_t *cap, size_t size)
     return 1;
 }
 
+/* Append a node with children l and r (-1 none); -1 when a child failed,
+   on OOM or past the depth limit. */
 static int32_t rx_node(RxParser *ps, int32_t kind, int32_t val, int32_t l,
                        int32_t r)
 {
@@ -131,6 +135,7 @@ static int32_t rx_node(RxParser *ps, int32_t kind, int32_t val, int32_t l,
     return ps->n_nodes++;
 }
 
+/* Add the range lo..hi to the class being parsed; 0 on OOM. */
 static int rx_add_range(RxParser *ps, int32_t lo, int32_t hi)
 {
     if (!rx_grow((void **)&ps->ranges, ps->n_ranges + 1, &ps->cap_ranges,
@@ -193,6 +198,7 @@ static int32_t rx_class_begin(RxParser *ps, int negate)
     return ps->n_classes++;
 }
 
+/* Close class k: it owns the ranges added since rx_class_begin. */
 static void rx_class_end(RxParser *ps, int32_t k)
 {
     ps->classes[k].count = ps->n_ranges / 2 - ps->classes[k].first;
@@ -484,6 +490,7 @@ static int32_t rx_parse_cat(RxParser *ps)
     return node == -2 ? rx_node(ps, RN_EMPTY, 0, -1, -1) : node;
 }
 
+/* Parse alternatives a|b|..., up to ) or the end. */
 static int32_t rx_parse_alt(RxParser *ps)
 {
     int32_t node = rx_parse_cat(ps);
@@ -515,6 +522,7 @@ static int64_t rx_size(const RxNode *t, int32_t i)
     return s > RX_MAX_PROG ? RX_MAX_PROG + 1 : s;
 }
 
+/* Write one instruction at pc; returns pc + 1. */
 static int32_t rx_emit(RxInst *prog, int32_t pc, int32_t op, int32_t x,
                        int32_t y)
 {
@@ -568,6 +576,7 @@ static int32_t rx_compile(const RxNode *t, int32_t i, RxInst *prog, int32_t pc)
     }
 }
 
+/* Free a Regex (n->free_params of RegexFullMatch). */
 static void free_regex(void *p)
 {
     Regex *rx = p;
@@ -633,6 +642,7 @@ static int rx_is_word(int32_t cp)
            (cp >= 'a' && cp <= 'z') || cp == '_';
 }
 
+/* 1 when cp is in class k (its ranges, or outside them when negated). */
 static int rx_in_class(const Regex *rx, int32_t k, int32_t cp)
 {
     const RxClass *c = &rx->classes[k];

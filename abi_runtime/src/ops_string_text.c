@@ -27,6 +27,8 @@ typedef struct {
     int64_t st[2][MAX_RANK];
 } Bcast2;
 
+/* Fill bc for a (op) b; fails naming both shapes when they do not
+   broadcast. */
 static Status bcast2_init(const Node *n, const Tensor *a, const Tensor *b,
                           Bcast2 *bc, Err *err)
 {
@@ -115,6 +117,7 @@ Status op_string_concat(const Node *n, Tensor *const *in, Tensor *const *out,
     return ST_OK;
 }
 
+/* Y (bool) = A == B by text, broadcasting (declared in ops.h). */
 Status string_equal(const Node *n, const Tensor *a, const Tensor *b,
                     Tensor *y, Err *err)
 {
@@ -342,6 +345,7 @@ static size_t case_change(const char *s, size_t n, int upper, int ascii_only,
     return o;
 }
 
+/* Free NormParams and the stopwords it lower-cased. */
 static void free_norm_params(void *p)
 {
     NormParams *np = p;

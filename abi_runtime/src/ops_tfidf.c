@@ -42,15 +42,17 @@ typedef struct {
     float *wbuf;        /* weights */
 } TfParams;
 
+/* Hash of an int item (Fibonacci multiply, both halves folded). */
 static uint32_t tf_hash_int(int64_t v)
 {
     uint64_t x = (uint64_t)v * 0x9E3779B97F4A7C15ull;
     return (uint32_t)(x >> 32) ^ (uint32_t)x;
 }
 
+/* Hash of a string item (FNV-1a over its bytes). */
 static uint32_t tf_hash_str(const char *s)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
+    uint32_t h = 2166136261u;
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 16777619u;
     return h;
@@ -91,6 +93,7 @@ static int32_t tf_child(TfParams *p, int32_t parent, int64_t key,
     return p->n_nodes - 1;
 }
 
+/* Free TfParams and its arrays (n->free_params of TfIdfVectorizer). */
 static void free_tfidf(void *q)
 {
     TfParams *p = q;

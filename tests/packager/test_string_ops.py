@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import unicodedata
 
 import numpy as np
 import onnxruntime as ort
@@ -197,6 +198,15 @@ def test_string_normalizer_unicode_case_mappings():
     upper, lower = wasm_outputs(model, np.array(words, dtype=object))
     assert upper.tolist() == [_simple_case(w, True) for w in words]
     assert lower.tolist() == [_simple_case(w, False) for w in words]
+
+
+def test_case_table_is_generated_from_unicode_data():
+    # the generator lives in the source tree only, not in the wheel
+    gen_case_table = pytest.importorskip("wasmexport.abi_runtime.tools.gen_case_table")
+    header = gen_case_table.OUT.read_text()
+    if f"Unicode {unicodedata.unidata_version}" not in header:
+        pytest.skip(f"this Python has Unicode {unicodedata.unidata_version}")
+    assert header == gen_case_table.render()
 
 
 def test_string_normalizer_case_insensitive_unicode_stopwords():
