@@ -70,12 +70,14 @@ def supported_ops() -> list[dict[str, object]]:
     """Read the op tables of ops.h: domain, op_type and input/output counts.
 
     Rows of OP_LIST are written OP(...) (domain ai.onnx, ""); rows of ML_OP_LIST are
-    written ML(...) (domain "ai.onnx.ml").
+    written ML(...) (domain "ai.onnx.ml"), rows of PREVIEW_OP_LIST PV(...) (domain
+    "ai.onnx.preview").
     """
     text = (SRC_DIR / "ops.h").read_text()
     cols = r"\((\w+),\s*\w+,\s*\w+,\s*(\w+),\s*(\w+),\s*(\w+),\s*(\w+)\)"
     rows = [("", *r) for r in re.findall(r"\bOP" + cols, text)]
     rows += [("ai.onnx.ml", *r) for r in re.findall(r"\bML" + cols, text)]
+    rows += [("ai.onnx.preview", *r) for r in re.findall(r"\bPV" + cols, text)]
     if not rows:
         raise RuntimeError("no OP(...) rows found in ops.h")
     return [

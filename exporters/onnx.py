@@ -6,8 +6,8 @@ is loaded, so the weights end up inline), checks the sample inputs against the g
 It has no framework model, so ``run_framework`` is None.
 
 `finalize_onnx_model` is the common exit for every adapter: it inlines local functions,
-drops unused opset imports, refuses nodes outside ai.onnx / ai.onnx.ml and external data,
-and runs the ONNX checker.
+drops unused opset imports, refuses nodes outside ai.onnx / ai.onnx.ml (but for the
+runtime's ai.onnx.preview ops) and external data, and runs the ONNX checker.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 # "" and "ai.onnx" are the same default domain.
 ALLOWED_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml"})
+# Accepted only for the ops the runtime lists under it (FlexAttention).
+PREVIEW_DOMAIN = "ai.onnx.preview"
 
 
 def is_onnx_model(model: object) -> bool:
@@ -155,15 +157,22 @@ def finalize_onnx_model(onnx_model: onnx.ModelProto, *, framework: str) -> onnx.
 
 
 def check_domains(onnx_model: onnx.ModelProto, *, framework: str) -> None:
-    """Raise UnsupportedOpError for the first node outside ai.onnx / ai.onnx.ml."""
+    """Raise UnsupportedOpError for the first node outside ai.onnx / ai.onnx.ml (and the
+    runtime's ops of ai.onnx.preview)."""
+    from ..packager.runtime_info import supported_op_types
+
     opset = default_opset(onnx_model)
+    previews = sorted(op for d, op in supported_op_types() if d == PREVIEW_DOMAIN)
     for graph in iter_graphs(onnx_model.graph):
         for node in graph.node:
+            if node.domain == PREVIEW_DOMAIN and node.op_type in previews:
+                continue
             if node.domain not in ALLOWED_DOMAINS:
                 raise UnsupportedOpError(
                     f"Cannot convert node {node.name!r} ({node.domain}::{node.op_type}, "
                     f"from the {framework} export): only the ai.onnx and ai.onnx.ml "
-                    "domains are supported",
+                    f"domains are supported (and of {PREVIEW_DOMAIN}: "
+                    f"{', '.join(previews)})",
                     node=node.name,
                     op_type=node.op_type,
                     opset=opset,

@@ -47,6 +47,8 @@ __all__ = ["ALLOWED_DOMAINS", "check_ops", "lower", "opset_of"]
 logger = logging.getLogger(__name__)
 
 ALLOWED_DOMAINS = ("", "ai.onnx", "ai.onnx.ml")
+# ai.onnx.preview is accepted only for the ops the runtime lists under it (FlexAttention).
+PREVIEW_DOMAIN = "ai.onnx.preview"
 _AP = onnx.AttributeProto
 # TensorProto data types the runtime stores (FLOAT .. UINT64); bfloat16, complex, float8
 # and 4-bit types are refused at export rather than at load.
@@ -98,10 +100,13 @@ def check_ops(onnx_model: onnx.ModelProto) -> None:
             continue  # lowered to a constant value, never executed
         opset = opset_of(onnx_model, node.domain)
         where = f"node {node.name!r} ({node.op_type}, opset {opset})"
-        if node.domain not in ALLOWED_DOMAINS:
+        preview = node.domain == PREVIEW_DOMAIN and (node.domain, node.op_type) in supported
+        if node.domain not in ALLOWED_DOMAINS and not preview:
+            previews = ", ".join(sorted(op for d, op in supported if d == PREVIEW_DOMAIN))
             raise UnsupportedOpError(
                 f"Cannot package {where}: domain {node.domain!r} is not ai.onnx or "
-                "ai.onnx.ml. Convert the model without custom or framework-specific ops.",
+                f"ai.onnx.ml (of {PREVIEW_DOMAIN}, only {previews}). Convert the model "
+                "without custom or framework-specific ops.",
                 node=node.name,
                 op_type=node.op_type,
                 opset=opset,

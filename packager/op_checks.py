@@ -33,11 +33,22 @@ ATTRIBUTE_VALUES: dict[str, dict[str, tuple[str, ...]]] = {
     "Upsample": {"mode": ("nearest", "linear", "bilinear")},
     "DepthToSpace": {"mode": ("DCR", "CRD")},
     "SpaceToDepth": {"mode": ("DCR", "CRD")},
+    "TensorScatter": {"mode": ("linear", "circular")},
+    "CausalConvWithState": {"activation": ("none", "silu", "swish")},
+    "LinearAttention": {"update_rule": ("linear", "gated", "delta", "gated_delta")},
     "StringNormalizer": {"case_change_action": ("NONE", "LOWER", "UPPER")},
     "TfIdfVectorizer": {"mode": ("TF", "IDF", "TFIDF")},
     **{op: {"auto_pad": _AUTO_PAD}
        for op in ("Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool")},
+    "GridSample": {"padding_mode": ("zeros", "border", "reflection")},
+    "RoiAlign": {"mode": ("avg", "max"),
+                 "coordinate_transformation_mode": ("half_pixel", "output_half_pixel")},
 }  # fmt: skip
+# GridSample's mode names changed at opset 20 (bilinear -> linear, bicubic -> cubic)
+_GRID_SAMPLE_MODES = {
+    16: ("bilinear", "nearest", "bicubic"),
+    20: ("linear", "nearest", "cubic"),
+}
 
 _F32 = (onnx.TensorProto.FLOAT,)
 _FLOATS = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16)
@@ -48,7 +59,9 @@ INPUT_DTYPES: dict[str, tuple[int, ...]] = {
     "Col2Im": _F32,
     "MaxPool": (*_FLOATS, onnx.TensorProto.INT8, onnx.TensorProto.UINT8),
     **{op: _FLOATS for op in ("AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool",
-                              "GlobalLpPool")},
+                              "GlobalLpPool", "GridSample", "AffineGrid", "RoiAlign",
+                              "DeformConv")},
+    "NonMaxSuppression": _F32,
 }  # fmt: skip
 
 
@@ -86,6 +99,13 @@ def check_node(node: onnx.NodeProto, opset: int, input_dtype: int) -> None:
             got = onnx.TensorProto.DataType.Name(input_dtype)
             raise _fail(node, opset, f"mode {mode!r} on {got} input is not supported "
                                      "(integer inputs: mode 'nearest' only)")  # fmt: skip
+    if node.op_type == "GridSample":
+        allowed = _GRID_SAMPLE_MODES[20 if opset >= 20 else 16]
+        mode = next((a.s.decode("utf-8", "replace") for a in node.attribute
+                     if a.name == "mode"), allowed[0])  # fmt: skip
+        if mode not in allowed:
+            raise _fail(node, opset, f"mode {mode!r} is not a GridSample mode at this opset "
+                                     f"(supported: {', '.join(allowed)})")  # fmt: skip
     dtypes = INPUT_DTYPES.get(node.op_type)
     if dtypes and input_dtype and input_dtype not in dtypes:
         names = ", ".join(onnx.TensorProto.DataType.Name(d) for d in dtypes)

@@ -30,6 +30,7 @@ NUMERIC = FLOATS | INTS
 NUMERIC_BOOL = NUMERIC | {_T.BOOL}
 BOOL = frozenset({_T.BOOL})
 FLOAT32 = frozenset({_T.FLOAT})
+F32_F16 = frozenset({_T.FLOAT, _T.FLOAT16})
 STRING = frozenset({_T.STRING})
 
 # Element types the runtime can hold at all (tensor.h DType); strings only pass through.
@@ -65,6 +66,11 @@ OP_DTYPES: dict[str, frozenset[int]] = {
     # kernels that compute in float32 only
     **{op: FLOAT32 for op in ("Conv", "Gemm", "MatMul", "Softmax", "LogSoftmax")},
     "DynamicQuantizeLinear": FLOAT32,
+    # recent ops (ops_swiglu.c, ops_causal_conv.c, ops_linear_attention.c,
+    # ops_flex_attention.c); TensorScatter copies any dtype
+    "SwiGLU": FLOATS,
+    **{op: F32_F16 for op in ("CausalConvWithState", "LinearAttention")},
+    "FlexAttention": FLOATS,
     # text ops (ops_string_text.c, ops_regex.c, ops_tfidf.c)
     **{op: STRING for op in ("StringConcat", "StringSplit", "StringNormalizer",
                              "RegexFullMatch")},
@@ -78,6 +84,12 @@ _MORE_INPUTS: dict[str, tuple[tuple[int, frozenset[int]], ...]] = {
     "MatMul": ((1, FLOAT32),),
     "CastLike": ((1, RUNTIME_DTYPES),),
     "Pow": ((1, NUMERIC),),
+    # spatial sampling and detection: coordinates and weights are float inputs too
+    "GridSample": ((1, FLOATS),),
+    "RoiAlign": ((1, FLOATS), (2, frozenset({_T.INT64, _T.INT32}))),
+    "DeformConv": ((1, FLOATS), (2, FLOATS)),
+    "NonMaxSuppression": ((1, FLOAT32),),
+    "LinearAttention": ((3, F32_F16),),  # past_state may differ from query
     "StringConcat": ((1, STRING),),
 }
 
@@ -155,8 +167,19 @@ def _check_attributes(node: onnx.NodeProto, opset: int, constants: dict) -> None
         if mode is None or bool(mode.reshape(-1)[0]):
             raise _refuse(node, opset, "training_mode must be a constant false; "
                           "the runtime runs inference only")  # fmt: skip
+    if op == "DeformConv":
+        # the runtime convolves 2-D images only (ops_deformconv.c)
+        for name, want in (("kernel_shape", 2), ("strides", 2), ("dilations", 2), ("pads", 4)):
+            value = _attr(node, name, None)
+            if value is not None and len(value) != want:
+                raise _refuse(node, opset, f"{name} lists {len(value)} values; the runtime "
+                              f"supports 2-D DeformConv only ({want} values)")  # fmt: skip
     if op == "BitShift" and _attr(node, "direction", b"") not in (b"LEFT", b"RIGHT"):
         raise _refuse(node, opset, "direction must be LEFT or RIGHT")
+    precision = _attr(node, "softmax_precision", None)
+    if op == "FlexAttention" and precision not in (None, _T.FLOAT, _T.FLOAT16, _T.DOUBLE):
+        raise _refuse(node, opset, f"softmax_precision {_dtype_name(precision)} is not "
+                      "supported (FLOAT, FLOAT16 or DOUBLE)")  # fmt: skip
 
 
 def check_model_support(model: onnx.ModelProto, opset_of) -> None:

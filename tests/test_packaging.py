@@ -35,6 +35,7 @@ def test_packaging_wheel_has_one_top_level_package(wheel):
         "wasmexport/abi_runtime/runtime_ops.json",
         "wasmexport/abi_runtime/src/abi.c",
         "wasmexport/abi_runtime/hosts/node/wasmexport.mjs",
+        "wasmexport/abi_runtime/hosts/browser/abi_model.mjs",
     ):
         assert required in names
 

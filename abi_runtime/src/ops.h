@@ -216,6 +216,29 @@ typedef Status (*OpPrepare)(const Model *m, Node *n, Err *err);
     /* attention (ops_attention.c) */                                       \
     OP(Attention, op_attention, NULL, 3, 7, 1, 4) /* softmax(QK^T+bias) V */ \
     OP(RotaryEmbedding, op_rotary, NULL, 3, 4, 1, 1) /* rotate feature pairs */ \
+    /* spatial sampling and detection (ops_grid.c, ops_roi.c, ops_nms.c,  */ \
+    /* ops_deformconv.c)                                                  */ \
+    OP(GridSample, op_grid_sample, prep_grid_sample, 2, 2, 1, 1)              \
+                           /* Y = X read at normalised grid points, padded */ \
+    OP(AffineGrid, op_affine_grid, NULL, 2, 2, 1, 1)                          \
+                           /* grid = theta (x, y[, z], 1) per output point */ \
+    OP(RoiAlign, op_roi_align, prep_roi_align, 3, 3, 1, 1)                    \
+                           /* avg/max of bilinear samples per roi bin */      \
+    OP(NonMaxSuppression, op_nms, NULL, 2, 5, 1, 1)                           \
+                           /* [batch, class, box] kept by score and IoU */    \
+    OP(DeformConv, op_deform_conv, prep_deform_conv, 3, 5, 1, 1)              \
+                           /* Conv whose taps move by offsets, times mask */\
+    /* gated activation (ops_swiglu.c) */                                   \
+    OP(SwiGLU, op_swiglu, NULL, 2, 2, 1, 1)  /* y = a*sigmoid(alpha*a)*b */   \
+    /* cache update (ops_tensor_scatter.c) */                               \
+    OP(TensorScatter, op_tensor_scatter, prep_tensor_scatter, 2, 3, 1, 1)     \
+                     /* y = cache; y[b, .., w_b + s, ..] = update[.., s, ..] */\
+    /* stateful causal convolution (ops_causal_conv.c) */                   \
+    OP(CausalConvWithState, op_causal_conv, prep_causal_conv, 2, 4, 1, 2)     \
+                     /* depthwise conv over [past_state, x]; last k-1 kept */ \
+    /* recurrent linear attention (ops_linear_attention.c) */               \
+    OP(LinearAttention, op_linear_attention, prep_linear_attention, 3, 6, 1, 2)\
+                     /* S = g*S + k (x) beta(v - S^T k); o = scale q^T S */ \
     /* text on string tensors (ops_string_text.c, ops_regex.c, ops_tfidf.c) */ \
     OP(StringConcat, op_string_concat, NULL, 2, 2, 1, 1) /* y = a + b, bcast */\
     OP(StringSplit, op_string_split, NULL, 1, 1, 1, 2)                        \
@@ -271,6 +294,15 @@ typedef Status (*OpPrepare)(const Model *m, Node *n, Err *err);
     ML(ZipMap, op_zip_map, prep_zip_map, 1, 1, 1, 1)                        \
                                     /* (N, C) -> N maps label -> score */
 
+/*
+ * The ai.onnx.preview domain: the same columns (the rows use the macro PV
+ * so that build.py tells the domains apart). FlexAttention runs its
+ * score_mod / prob_mod bodies through control_run (ops_flex_attention.c).
+ */
+#define PREVIEW_OP_LIST(PV)                                                   \
+    PV(FlexAttention, op_subgraph, prep_flex_attention, 3, 3, 1, 1)         \
+                /* Y = prob_mod(softmax(score_mod(Q K^T * scale))) V */
+
 typedef enum {
 #define OP_ENUM(name, run, prep, in_lo, in_hi, out_lo, out_hi) OP_##name,
     OP_LIST(OP_ENUM)
@@ -278,6 +310,9 @@ typedef enum {
 #define ML_ENUM(name, run, prep, in_lo, in_hi, out_lo, out_hi) OPML_##name,
     ML_OP_LIST(ML_ENUM)
 #undef ML_ENUM
+#define PV_ENUM(name, run, prep, in_lo, in_hi, out_lo, out_hi) OPPV_##name,
+    PREVIEW_OP_LIST(PV_ENUM)
+#undef PV_ENUM
     OP_COUNT
 } OpCode;
 
@@ -286,7 +321,7 @@ typedef struct {
     OpRun run;
     OpPrepare prepare;
     int32_t in_lo, in_hi, out_lo, out_hi;
-    const char *domain; /* NULL: ai.onnx; else "ai.onnx.ml" */
+    const char *domain; /* NULL: ai.onnx; else "ai.onnx.ml", "ai.onnx.preview" */
 } OpInfo;
 
 extern const OpInfo OP_TABLE[OP_COUNT];
@@ -299,6 +334,7 @@ Status op_prepare(const Model *m, Node *n, Err *err);
     Status run(const Node *n, Tensor *const *in, Tensor *const *out, Err *e);
 OP_LIST(OP_DECL)
 ML_OP_LIST(OP_DECL)
+PREVIEW_OP_LIST(OP_DECL)
 #undef OP_DECL
 Status prep_gemm(const Model *m, Node *n, Err *err);
 Status prep_matmul(const Model *m, Node *n, Err *err); /* fused bias */
@@ -319,14 +355,28 @@ Status op_conv(const Node *n, Tensor *const *in, Tensor *const *out, Err *e);
 /* resizing (ops_resize.c) */
 Status prep_resize(const Model *m, Node *n, Err *err);
 
+/* spatial sampling and detection (ops_grid.c, ops_roi.c, ops_deformconv.c) */
+Status prep_grid_sample(const Model *m, Node *n, Err *err);
+Status prep_roi_align(const Model *m, Node *n, Err *err);
+Status prep_deform_conv(const Model *m, Node *n, Err *err);
+
 /* control flow and recurrent layers */
 Status prep_if(const Model *m, Node *n, Err *err);
 Status prep_loop(const Model *m, Node *n, Err *err);
 Status prep_scan(const Model *m, Node *n, Err *err);
 Status prep_rnn(const Model *m, Node *n, Err *err);
 
-/* Ops whose bodies are subgraphs: graph_run calls control_run for them. */
-#define OP_HAS_SUBGRAPH(op) ((op) == OP_If || (op) == OP_Loop || (op) == OP_Scan)
+/* recent ops: SwiGLU, TensorScatter, CausalConvWithState, LinearAttention,
+   FlexAttention */
+Status prep_tensor_scatter(const Model *m, Node *n, Err *err);
+Status prep_causal_conv(const Model *m, Node *n, Err *err);
+Status prep_linear_attention(const Model *m, Node *n, Err *err);
+Status prep_flex_attention(const Model *m, Node *n, Err *err);
+
+/* Ops whose bodies are subgraphs: graph_run calls control_run for them
+   (FlexAttention: its optional score_mod / prob_mod). */
+#define OP_HAS_SUBGRAPH(op) ((op) == OP_If || (op) == OP_Loop || (op) == OP_Scan \
+                             || (op) == OPPV_FlexAttention)
 
 /* Ops whose first output may be absent ("" in ONNX). */
 #define OP_FIRST_OUTPUT_OPTIONAL(op)                                          \
@@ -338,6 +388,19 @@ Status prep_rnn(const Model *m, Node *n, Err *err);
  */
 Status control_run(const Model *m, const Node *n, Tensor *vals,
                    Tensor *const *in, Tensor *const *out, Err *err);
+
+/*
+ * Run body graph gi of node n on one input: its input slot borrows x, and
+ * its single output moves (or is copied) into y, empty beforehand. The
+ * body's slots are emptied afterwards, on success or failure.
+ */
+Status body_call(const Model *m, const Node *n, int32_t gi, Tensor *vals,
+                 const Tensor *x, Tensor *y, Err *err);
+
+/* FlexAttention (ops_flex_attention.c): scores, score_mod, softmax,
+   prob_mod, weighted sum; the bodies run through body_call. */
+Status flex_attention_run(const Model *m, const Node *n, Tensor *vals,
+                          Tensor *const *in, Tensor *const *out, Err *err);
 
 /* ai.onnx.ml prepares */
 Status prep_linear(const Model *m, Node *n, Err *err);

@@ -15,6 +15,10 @@ const OpInfo OP_TABLE[OP_COUNT] = {
     {#name, run, prep, in_lo, in_hi, out_lo, out_hi, "ai.onnx.ml"},
     ML_OP_LIST(ML_ROW)
 #undef ML_ROW
+#define PV_ROW(name, run, prep, in_lo, in_hi, out_lo, out_hi)                 \
+    {#name, run, prep, in_lo, in_hi, out_lo, out_hi, "ai.onnx.preview"},
+    PREVIEW_OP_LIST(PV_ROW)
+#undef PV_ROW
 };
 
 /* The table and the enum come from one list; this keeps them in step. */

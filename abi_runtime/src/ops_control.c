@@ -1,5 +1,6 @@
 /*
- * ops_control.c: control flow: If, Loop, Scan.
+ * ops_control.c: control flow: If, Loop, Scan (and the one-input bodies
+ * of FlexAttention, through body_call).
  *
  * A body is a graph of the plan (a GRAPH attribute holds its index). All
  * graphs share one array of value slots, so a body reads the values of
@@ -671,6 +672,26 @@ Status control_run(const Model *m, const Node *n, Tensor *vals,
         return ((const ControlParams *)n->params)->batched
                    ? run_scan8(m, n, vals, in, out, err)
                    : run_scan(m, n, vals, in, out, err);
+    case OPPV_FlexAttention:
+        return flex_attention_run(m, n, vals, in, out, err);
     default: return op_subgraph(n, in, out, err);
     }
+}
+
+/* ---- one-input bodies (FlexAttention's score_mod / prob_mod) ----------- */
+
+Status body_call(const Model *m, const Node *n, int32_t gi, Tensor *vals,
+                 const Tensor *x, Tensor *y, Err *err)
+{
+    const Graph *g = &m->graphs[gi];
+    if (g->n_inputs != 1 || g->n_outputs != 1)
+        return node_fail(n, err, ST_BAD_FORMAT, "body graph %d must have 1 "
+                         "input and 1 output, has %d and %d", (int)gi,
+                         (int)g->n_inputs, (int)g->n_outputs);
+    vals[g->inputs[0]] = borrow(x);
+    Status st = graph_run(m, gi, vals, err);
+    if (st == ST_OK)
+        st = take_output(m, gi, 0, vals, y, err);
+    release_body(m, gi, vals);
+    return st;
 }

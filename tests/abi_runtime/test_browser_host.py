@@ -29,7 +29,7 @@ from onnx import helper, numpy_helper
 HOST_DIR = Path(__file__).resolve().parents[2] / "abi_runtime" / "hosts" / "browser"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 NODE = shutil.which("node")
-PAGE_FILES = ("index.html", "wasmexport.js", "wasi.js")
+PAGE_FILES = ("index.html", "wasmexport.js", "abi_model.mjs", "wasi.js")
 
 pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} "
@@ -78,7 +78,8 @@ RUNS = [X1, X6, X6.reshape(4, 6)]
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
-                      ".wasm": "application/wasm", ".js": "text/javascript"}  # fmt: skip
+                      ".wasm": "application/wasm", ".js": "text/javascript",
+                      ".mjs": "text/javascript"}  # fmt: skip
 
     def log_message(self, *args):
         pass
