@@ -36,6 +36,8 @@ ATTRIBUTE_VALUES: dict[str, dict[str, tuple[str, ...]]] = {
     "TensorScatter": {"mode": ("linear", "circular")},
     "CausalConvWithState": {"activation": ("none", "silu", "swish")},
     "LinearAttention": {"update_rule": ("linear", "gated", "delta", "gated_delta")},
+    "StringNormalizer": {"case_change_action": ("NONE", "LOWER", "UPPER")},
+    "TfIdfVectorizer": {"mode": ("TF", "IDF", "TFIDF")},
     **{op: {"auto_pad": _AUTO_PAD}
        for op in ("Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool")},
     "GridSample": {"padding_mode": ("zeros", "border", "reflection")},

@@ -15,6 +15,7 @@ import onnx
 from onnx import numpy_helper
 
 from ..errors import UnsupportedOpError
+from .text_checks import check_text_node
 
 __all__ = ["OP_DTYPES", "RUNTIME_DTYPES", "check_model_support", "value_dtypes"]
 
@@ -31,6 +32,7 @@ BOOL = frozenset({_T.BOOL})
 FLOAT32 = frozenset({_T.FLOAT})
 HALVES = frozenset({_T.FLOAT16, _T.BFLOAT16})
 F32_F16 = frozenset({_T.FLOAT, _T.FLOAT16})
+STRING = frozenset({_T.STRING})
 
 # Element types the runtime can hold at all (tensor.h DType); strings only pass through.
 RUNTIME_DTYPES = NUMERIC_BOOL | {_T.STRING}
@@ -54,6 +56,7 @@ OP_DTYPES: dict[str, frozenset[int]] = {
     **{op: FLOATS for op in _FLOAT_UNARY},
     **{op: NUMERIC for op in _NUMERIC},
     **{op: NUMERIC_BOOL for op in ("Equal", "ReduceMax", "ReduceMin")},
+    "Equal": NUMERIC_BOOL | {_T.STRING},  # strings compare by text (ops_string_text.c)
     # strings convert to and from every numeric dtype but float16/bfloat16 (ops_string.c)
     **{op: RUNTIME_DTYPES for op in ("Cast", "CastLike")},
     **{op: BOOL for op in ("Not", "And", "Or", "Xor")},
@@ -73,6 +76,10 @@ OP_DTYPES: dict[str, frozenset[int]] = {
     "SwiGLU": FLOATS,
     **{op: F32_F16 for op in ("CausalConvWithState", "LinearAttention")},
     "FlexAttention": FLOATS,
+    # text ops (ops_string_text.c, ops_regex.c, ops_tfidf.c)
+    **{op: STRING for op in ("StringConcat", "StringSplit", "StringNormalizer",
+                             "RegexFullMatch")},
+    "TfIdfVectorizer": frozenset({_T.INT32, _T.INT64, _T.STRING}),
 }
 # Ops whose later inputs must also have a supported dtype: op -> (input index, dtypes).
 _MORE_INPUTS: dict[str, tuple[tuple[int, frozenset[int]], ...]] = {
@@ -88,6 +95,7 @@ _MORE_INPUTS: dict[str, tuple[tuple[int, frozenset[int]], ...]] = {
     "DeformConv": ((1, FLOATS), (2, FLOATS)),
     "NonMaxSuppression": ((1, FLOAT32),),
     "LinearAttention": ((3, F32_F16),),  # past_state may differ from query
+    "StringConcat": ((1, STRING),),
 }
 
 
@@ -205,4 +213,5 @@ def check_model_support(model: onnx.ModelProto, opset_of) -> None:
         opset = opset_of(model, node.domain)
         _check_dtypes(node, opset, dtypes)
         _check_attributes(node, opset, constants)
+        check_text_node(node, opset)  # patterns, locales, pools of the text ops
         logger.debug("support: %s (%s) accepted", node.name, node.op_type)

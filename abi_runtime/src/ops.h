@@ -238,7 +238,17 @@ typedef Status (*OpPrepare)(const Model *m, Node *n, Err *err);
                      /* depthwise conv over [past_state, x]; last k-1 kept */ \
     /* recurrent linear attention (ops_linear_attention.c) */               \
     OP(LinearAttention, op_linear_attention, prep_linear_attention, 3, 6, 1, 2)\
-                     /* S = g*S + k (x) beta(v - S^T k); o = scale q^T S */
+                     /* S = g*S + k (x) beta(v - S^T k); o = scale q^T S */ \
+    /* text on string tensors (ops_string_text.c, ops_regex.c, ops_tfidf.c) */ \
+    OP(StringConcat, op_string_concat, NULL, 2, 2, 1, 1) /* y = a + b, bcast */\
+    OP(StringSplit, op_string_split, NULL, 1, 1, 1, 2)                        \
+                              /* pieces (..., k) padded with "", counts */    \
+    OP(StringNormalizer, op_string_normalizer, prep_string_normalizer, 1, 1, 1, 1) \
+                              /* drop stopwords, change case */               \
+    OP(RegexFullMatch, op_regex_full_match, prep_regex_full_match, 1, 1, 1, 1)\
+                              /* bool: all of x matches the pattern */        \
+    OP(TfIdfVectorizer, op_tfidf, prep_tfidf, 1, 1, 1, 1)                     \
+                              /* weighted n-gram counts per row */
 
 /*
  * The ai.onnx.ml domain: the same columns, its own list (the rows use the
@@ -413,6 +423,15 @@ Status prep_zip_map(const Model *m, Node *n, Err *err);
    does ("%.8g" floats, "NaN", "INF"), strings parse as whole numbers. */
 Status cast_strings(const Node *n, const Tensor *x, int32_t to, Tensor *y,
                     Err *err);
+
+/* text on string tensors (ops_string_text.c, ops_regex.c, ops_tfidf.c) */
+Status prep_string_normalizer(const Model *m, Node *n, Err *err);
+Status prep_regex_full_match(const Model *m, Node *n, Err *err);
+Status prep_tfidf(const Model *m, Node *n, Err *err);
+/* Y (bool) = A == B for string tensors, broadcasting; op_math_binary
+   calls it for Equal on strings. */
+Status string_equal(const Node *n, const Tensor *a, const Tensor *b,
+                    Tensor *y, Err *err);
 
 /* Helpers shared by kernels (ops_common.c). */
 

@@ -459,6 +459,9 @@ Status op_math_binary(const Node *n, Tensor *const *in, Tensor *const *out,
         memcpy(out[0]->data, in[0]->data, (size_t)tensor_nbytes(in[0]));
         return ST_OK;
     }
+    /* strings compare by text (ops_string_text.c) */
+    if (n->op == OP_Equal && in[0]->dtype == DT_STRING)
+        return string_equal(n, in[0], in[1], out[0], err);
     if ((st = binary_into(n, b, in[0], in[1], out[0], err)) != ST_OK)
         return st;
     for (int32_t k = 2; k < n->n_in; k++) {

@@ -18,7 +18,7 @@ SUBSET_OPS = frozenset(
     "Abs Neg Relu Sigmoid Tanh Exp Log Sqrt Erf Floor Ceil Round Reciprocal Sin Cos Sign "
     "Add Sub Mul Div And Or Not Where Sum Mean ReduceMean ReduceL2 TopK ArgMax "
     "BatchNormalization InstanceNormalization LeakyRelu Elu HardSigmoid Softsign IsNaN "
-    "IsInf PRelu Xor".split()
+    "IsInf PRelu Xor StringConcat RegexFullMatch".split()
 )
 
 
