@@ -213,7 +213,8 @@ def _to_array(value):
 def compare_value(expected, got, rtol: float, atol: float) -> str:
     """compare() for any value: sequences item by item, empty optionals (None) by identity."""
     if expected is None or got is None:
-        return "" if expected is None and got is None else f"got {got!r}, expected {expected!r}"
+        same = expected is None and got is None
+        return "" if same else f"got {got!r}, expected {expected!r}"
     if isinstance(expected, list) or isinstance(got, list):
         if not (isinstance(expected, list) and isinstance(got, list)):
             return f"got {type(got).__name__}, expected {type(expected).__name__}"
