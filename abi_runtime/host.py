@@ -166,9 +166,15 @@ class WasmModel:
         """Order inputs by graph input and cast them to the declared dtypes."""
         specs = self.inputs
         # a lone map input given as a dict is the value, not inputs by name; a lone sequence
-        # input given as a list (or an empty optional as None) likewise
+        # input given as a list is the sequence, unless its one entry is a list or None
         lone_map = len(specs) == 1 and is_map_type(specs[0].dtype)
-        lone_seq = len(specs) == 1 and _element_type(specs[0].dtype) != specs[0].dtype
+        lone_seq = (
+            len(specs) == 1
+            and "seq(" in specs[0].dtype
+            and not is_map_type(specs[0].dtype)
+            and isinstance(inputs, list)
+            and not (len(inputs) == 1 and (inputs[0] is None or isinstance(inputs[0], list)))
+        )
         if isinstance(inputs, Mapping) and not (lone_map and set(inputs) != {specs[0].name}):
             unknown = set(inputs) - {s.name for s in specs}
             if unknown:
@@ -182,7 +188,10 @@ class WasmModel:
             isinstance(inputs, Sequence)
             and not isinstance(inputs, (str, bytes))
             and not lone_seq
-            and (len(specs) > 1 or (inputs and isinstance(inputs[0], np.ndarray)))
+            and (
+                len(specs) != 1
+                or (inputs and (inputs[0] is None or isinstance(inputs[0], np.ndarray | list)))
+            )
         ):
             values = list(inputs)
         else:
