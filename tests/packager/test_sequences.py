@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import importlib
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -460,3 +462,29 @@ def test_bad_values_are_clean_errors(nodes, inputs, feed, message):
     with load(package(model_of(nodes, inputs, outputs)).wasm) as m:
         with pytest.raises(RuntimeABIError, match=message):
             m.run(feed)
+
+
+# ---- docs/abi.md stays true ------------------------------------------------------------
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "abi.md"
+
+
+def _optional_doc_model():
+    opt = opt_type(helper.make_tensor_type_proto(F, [2]))
+    nodes = [helper.make_node("OptionalHasElement", ["x"], ["has"]),
+             helper.make_node("Optional", ["x"], ["y"])]  # fmt: skip
+    return model_of(nodes, [vi("x", opt)], [tvi("has", TensorProto.BOOL, []), vi("y", opt)])
+
+
+def test_abi_doc_sequence_examples_are_the_modules_answers():
+    # the section's two indented blocks: "request" lines, each followed by "  -> response"
+    section = DOC.read_text().split("### Sequences and optionals")[1].split("\n## ")[0]
+    blocks = re.findall(r"((?:^    .*\n)+)", section, flags=re.M)
+    assert len(blocks) == 2
+    models = (_insert_length_model(), _optional_doc_model())
+    for block, model in zip(blocks, models, strict=True):
+        pairs = re.findall(r"^    (\{.*\})\n      -> (\{.*\})$", block, flags=re.M)
+        assert len(pairs) >= 3
+        with load(package(model).wasm) as m:
+            for request, response in pairs:
+                assert m.request(request) == (0, response), request
