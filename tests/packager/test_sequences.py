@@ -488,3 +488,36 @@ def test_abi_doc_sequence_examples_are_the_modules_answers():
         with load(package(model).wasm) as m:
             for request, response in pairs:
                 assert m.request(request) == (0, response), request
+
+
+# ---- the verifier compares sequences and optionals ------------------------------------
+
+
+def test_export_wasm_verifies_a_sequence_model(tmp_path):
+    from wasmexport import export_wasm
+
+    model, feed = _split_to_sequence()
+    result = export_wasm(model, list(feed.values()), tmp_path / "seq.wasm")
+    parts = {c.output for c in result.report.comparisons}
+    assert {"even[0]", "even[2]", "sized[1]", "ones[2]"} <= parts
+    assert result.report.passed
+
+
+@pytest.mark.parametrize(
+    "expected, got, passed",
+    [
+        ([np.ones(2), np.zeros(1)], [np.ones(2), np.zeros(1)], True),
+        ([np.ones(2), np.zeros(1)], [np.ones(2)], False),
+        ([np.ones(2), np.zeros(1)], [np.ones(2), np.ones(1)], False),
+        (None, None, True),
+        (None, np.ones(2), False),
+        (np.ones(2), None, False),
+    ],
+)
+def test_verifier_compares_sequences_and_optionals(expected, got, passed):
+    from wasmexport.verifier import compare_values
+
+    comparisons = compare_values(
+        "y", expected, got, reference="ort", candidate="wasm", batch=None, rtol=1e-4, atol=1e-4
+    )
+    assert all(c.passed for c in comparisons) is passed
