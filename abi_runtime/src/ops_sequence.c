@@ -43,14 +43,14 @@ static Tensor *items_of(const Tensor *s)
 }
 
 /*
- * *pos = the position in tensor t (one int32 or int64 element), checked to
- * lie in [-len, len - 1 + extra] and made non-negative (extra is 1 where
+ * *pos = the position in t, input k (one int32 or int64 element), checked
+ * to lie in [-len, len - 1 + extra] and made non-negative (extra is 1 where
  * the end of the sequence is a valid position, as for SequenceInsert).
  */
-static Status read_position(const Node *n, const Tensor *t, int64_t len,
+static Status read_position(const Node *n, const Tensor *t, int k, int64_t len,
                             int extra, int64_t *pos, Err *err)
 {
-    Status st = need_tensor(n, t, 1, err);
+    Status st = need_tensor(n, t, k, err);
     if (st != ST_OK)
         return st;
     if ((t->dtype != DT_INT64 && t->dtype != DT_INT32) || t->numel != 1)
@@ -114,7 +114,7 @@ Status op_sequence_at(const Node *n, Tensor *const *in, Tensor *const *out,
     int64_t p;
     Status st = need_seq(n, in[0], 0, err);
     if (st == ST_OK)
-        st = read_position(n, in[1], in[0]->numel, 0, &p, err);
+        st = read_position(n, in[1], 1, in[0]->numel, 0, &p, err);
     return st ? st : tensor_copy(out[0], &items_of(in[0])[p], err);
 }
 
@@ -132,7 +132,7 @@ Status op_sequence_insert(const Node *n, Tensor *const *in, Tensor *const *out,
         return st;
     int64_t len = in[0]->numel;
     p = len;
-    if (n->n_in > 2 && in[2] && (st = read_position(n, in[2], len, 1, &p, err)))
+    if (n->n_in > 2 && in[2] && (st = read_position(n, in[2], 2, len, 1, &p, err)))
         return st;
     if ((st = seq_alloc(out[0], in[0]->dtype, len + 1, err)))
         return st;
@@ -154,7 +154,7 @@ Status op_sequence_erase(const Node *n, Tensor *const *in, Tensor *const *out,
     if (len == 0)
         return node_fail(n, err, ST_BAD_REQUEST, "cannot erase from an empty "
                          "sequence");
-    if (n->n_in > 1 && in[1] && (st = read_position(n, in[1], len, 0, &p, err)))
+    if (n->n_in > 1 && in[1] && (st = read_position(n, in[1], 1, len, 0, &p, err)))
         return st;
     if ((st = seq_alloc(out[0], in[0]->dtype, len - 1, err)))
         return st;
