@@ -12,10 +12,14 @@ Values other than numeric tensors follow onnxruntime's Python API:
   are rounded to it on the way in);
 - a map input (DictVectorizer, CastMap): a dict, e.g. {"a": 1.0} or {3: 0.5};
 - a sequence-of-maps output (ZipMap): a list of dicts, one per row, with int keys for
-  int64 labels and str keys for string labels; a map output: one dict.
+  int64 labels and str keys for string labels; a map output: one dict;
+- a sequence of tensors ("seq(float32)"): a list of arrays, in and out;
+- an optional ("optional(float32)", "optional(seq(float32))"): None when empty, else the
+  array or list it holds.
 
 Inputs that are strings or maps travel as JSON (the raw form carries only numbers); outputs
-always come back in the requested form, strings and maps as JSON inside it.
+always come back in the requested form, strings and maps as JSON inside it. In the raw form a
+sequence is a list of base64 texts with a list of shapes, and an empty optional is null.
 """
 
 from __future__ import annotations
@@ -136,16 +140,19 @@ class WasmModel:
         arrays = self._bind(inputs)
         request: dict[str, object] = {}
         # strings and maps have no raw bytes: such inputs go as JSON, outputs may stay raw
-        plain = [s.dtype != "string" and not is_map_type(s.dtype) for s in self.inputs]
+        plain = [
+            _element_type(s.dtype) != "string" and not is_map_type(s.dtype)
+            for s in self.inputs
+        ]
         raw_in = raw and all(plain)
         if raw:
             request["output_type"] = "raw"
         if raw_in:
             request["type"] = "raw"
-            request["input"] = [base64.b64encode(a.tobytes()).decode() for a in arrays]
-            request["shapes"] = [list(a.shape) for a in arrays]
+            request["input"] = [_nest(a, _b64) for a in arrays]
+            request["shapes"] = [_nest(a, lambda x: list(x.shape)) for a in arrays]
         else:
-            request["input"] = [_json_value(a) for a in arrays]
+            request["input"] = [_nest(a, _json_value) for a in arrays]
         if len(arrays) == 1:
             request["input"] = request["input"][0]
             if raw_in:
@@ -160,8 +167,16 @@ class WasmModel:
     def _bind(self, inputs) -> list[np.ndarray]:
         """Order inputs by graph input and cast them to the declared dtypes."""
         specs = self.inputs
-        # a lone map input given as a dict is the value, not inputs by name
+        # a lone map input given as a dict is the value, not inputs by name; a lone sequence
+        # input given as a list is the sequence, unless its one entry is a list or None
         lone_map = len(specs) == 1 and is_map_type(specs[0].dtype)
+        lone_seq = (
+            len(specs) == 1
+            and "seq(" in specs[0].dtype
+            and not is_map_type(specs[0].dtype)
+            and isinstance(inputs, list)
+            and not (len(inputs) == 1 and (inputs[0] is None or isinstance(inputs[0], list)))
+        )
         if isinstance(inputs, Mapping) and not (lone_map and set(inputs) != {specs[0].name}):
             unknown = set(inputs) - {s.name for s in specs}
             if unknown:
@@ -174,38 +189,50 @@ class WasmModel:
         elif (
             isinstance(inputs, Sequence)
             and not isinstance(inputs, (str, bytes))
-            and (len(specs) > 1 or (inputs and isinstance(inputs[0], np.ndarray)))
+            and not lone_seq
+            and (
+                len(specs) != 1
+                or (inputs and (inputs[0] is None or isinstance(inputs[0], np.ndarray | list)))
+            )
         ):
             values = list(inputs)
         else:
             values = [inputs]
         if len(values) != len(specs):
             raise ValueError(f"the model takes {len(specs)} inputs, got {len(values)}")
-        arrays = []
-        for spec, value in zip(specs, values, strict=True):
-            if is_map_type(spec.dtype):
-                if not isinstance(value, Mapping):
-                    raise TypeError(f"input {spec.name!r}: expected a dict for {spec.dtype}, "
-                                    f"got {type(value).__name__}")  # fmt: skip
-                arrays.append(dict(value))
-                continue
-            if spec.dtype == "string":
-                a = np.asarray(value)
-                if a.dtype.kind not in "OUS":
-                    raise TypeError(f"input {spec.name!r}: expected strings, got {a.dtype}")
-                arrays.append(a.astype(object))
-                continue
+        return [self._bind_one(spec, value) for spec, value in zip(specs, values, strict=True)]
+
+    def _bind_one(self, spec: TensorSpec, value):
+        """One input checked and cast to its declared type: an array, a dict (maps), a list
+        of arrays (sequences) or None (an empty optional)."""
+        if spec.dtype.startswith("optional("):
+            if value is None:
+                return None
+            return self._bind_one(TensorSpec(spec.name, spec.dtype[9:-1], spec.shape), value)
+        if spec.dtype.startswith("seq(") and not is_map_type(spec.dtype):
+            if isinstance(value, (np.ndarray, str, bytes)) or not isinstance(value, Sequence):
+                raise TypeError(f"input {spec.name!r}: expected a list of arrays for "
+                                f"{spec.dtype}, got {type(value).__name__}")  # fmt: skip
+            item = TensorSpec(spec.name, spec.dtype[4:-1], None)
+            return [self._bind_one(item, v) for v in value]
+        if is_map_type(spec.dtype):
+            if not isinstance(value, Mapping):
+                raise TypeError(f"input {spec.name!r}: expected a dict for {spec.dtype}, "
+                                f"got {type(value).__name__}")  # fmt: skip
+            return dict(value)
+        if spec.dtype == "string":
             a = np.asarray(value)
-            want = numpy_dtype(spec.dtype)
-            if a.dtype != want:
-                if not np.can_cast(a.dtype, want, casting="same_kind"):
-                    raise TypeError(
-                        f"input {spec.name!r}: expected {spec.dtype}, got {a.dtype}"
-                    )
-                a = a.astype(want)
-            # C order, little-endian (np.ascontiguousarray would turn a scalar into 1-D)
-            arrays.append(np.asarray(a, dtype=a.dtype.newbyteorder("<"), order="C"))
-        return arrays
+            if a.dtype.kind not in "OUS":
+                raise TypeError(f"input {spec.name!r}: expected strings, got {a.dtype}")
+            return a.astype(object)
+        a = np.asarray(value)
+        want = numpy_dtype(spec.dtype)
+        if a.dtype != want:
+            if not np.can_cast(a.dtype, want, casting="same_kind"):
+                raise TypeError(f"input {spec.name!r}: expected {spec.dtype}, got {a.dtype}")
+            a = a.astype(want)
+        # C order, little-endian (np.ascontiguousarray would turn a scalar into 1-D)
+        return np.asarray(a, dtype=a.dtype.newbyteorder("<"), order="C")
 
     def _decode(self, response: dict, raw: bool) -> list:
         out = response["output"]
@@ -217,15 +244,8 @@ class WasmModel:
             ]
         shapes = [response["shape"]] if "shape" in response else response["shapes"]
         dtypes = response["dtype"] if "dtype" in response else response["dtypes"]
-        dtypes = [dtypes] if isinstance(dtypes, str) else dtypes
-        return [
-            _from_json(b, d, shape)
-            if d == "string" or is_map_type(d)
-            else np.frombuffer(base64.b64decode(b), dtype=numpy_dtype(d).newbyteorder("<"))
-            .reshape(shape)
-            .astype(numpy_dtype(d))
-            for b, shape, d in zip(out, shapes, dtypes, strict=True)
-        ]
+        dtypes = [dtypes] if isinstance(dtypes, str) or dtypes is None else dtypes
+        return [_from_raw(b, d, s) for b, s, d in zip(out, shapes, dtypes, strict=True)]
 
     def close(self) -> None:
         """Release the instance; safe to call twice."""
@@ -245,6 +265,43 @@ class WasmModel:
         ins = ", ".join(f"{s.name}: {s.dtype}{s.shape_str()}" for s in self.inputs)
         outs = ", ".join(f"{s.name}: {s.dtype}{s.shape_str()}" for s in self.outputs)
         return f"<WasmModel ({ins}) -> ({outs})>"
+
+
+def _element_type(type_name: str) -> str:
+    """The tensor type inside sequence and optional types ("optional(seq(float32))" ->
+    "float32"); other names as they are."""
+    while type_name.startswith(("optional(", "seq(")) and not is_map_type(type_name):
+        type_name = type_name[type_name.index("(") + 1 : -1]
+    return type_name
+
+
+def _nest(value, fn):
+    """fn applied to an input's arrays, keeping its sequence (list) and None structure."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return [fn(v) for v in value]
+    return fn(value)
+
+
+def _b64(a: np.ndarray) -> str:
+    return base64.b64encode(a.tobytes()).decode()
+
+
+def _from_raw(b: object, type_name: str | None, shape) -> object:
+    """An output from its raw form: base64 bytes, a list of them for a sequence, None for an
+    empty optional (no type), JSON for strings and maps."""
+    if type_name is None:
+        return None
+    if type_name.startswith("seq(") and not is_map_type(type_name):
+        item = type_name[4:-1]
+        return [_from_raw(x, item, s) for x, s in zip(b, shape, strict=True)]
+    if type_name == "string" or is_map_type(type_name):
+        return _from_json(b, type_name, shape)
+    dtype = numpy_dtype(type_name)
+    return np.frombuffer(base64.b64decode(b), dtype=dtype.newbyteorder("<")).reshape(
+        shape
+    ).astype(dtype)
 
 
 def _json_value(a) -> object:
@@ -287,7 +344,12 @@ def _map_keys(d: dict, type_name: str) -> dict:
 
 
 def _from_json(v: object, type_name: str, shape) -> object:
-    """An output from its JSON form: arrays, dicts (maps) or lists of dicts."""
+    """An output from its JSON form: arrays, dicts (maps), lists of dicts, lists of arrays
+    (sequences) or None (an empty optional)."""
+    if type_name.startswith("optional("):
+        return None if v is None else _from_json(v, type_name[9:-1], shape)
+    if type_name.startswith("seq(") and not type_name.startswith("seq(map("):
+        return [_from_json(x, type_name[4:-1], None) for x in v]
     if type_name.startswith("seq(map("):
         return [_map_keys(d, type_name) for d in v]
     if type_name.startswith("map("):

@@ -26,6 +26,10 @@ MAX_FOLDED_ELEMENTS = 1 << 20
 # Ops whose result is not a function of their inputs.
 _NONDETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
                      "Multinomial", "Bernoulli"}  # fmt: skip
+# Ops whose result is a sequence or an optional: an initializer holds only a tensor.
+_NOT_TENSOR_VALUED = {"SequenceEmpty", "SequenceConstruct", "SequenceInsert",
+                      "SequenceErase", "SplitToSequence", "SequenceMap", "Optional",
+                      "OptionalGetElement"}  # fmt: skip
 
 
 def _static_shape(type_proto: onnx.TypeProto) -> list[int] | None:
@@ -59,7 +63,11 @@ def fold_constants(model: onnx.ModelProto) -> onnx.ModelProto:
     kept: list[onnx.NodeProto] = []
     folded: dict[str, np.ndarray] = {}
     for node in graph.node:
-        foldable = node.domain in ("", "ai.onnx") and node.op_type not in _NONDETERMINISTIC
+        foldable = (
+            node.domain in ("", "ai.onnx")
+            and node.op_type not in _NONDETERMINISTIC
+            and node.op_type not in _NOT_TENSOR_VALUED
+        )
         if foldable and node.op_type == "Shape" and node.input[0] not in known:
             static = _static_shape(shapes[node.input[0]]) if node.input[0] in shapes else None
             foldable = static is not None

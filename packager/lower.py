@@ -176,14 +176,25 @@ def _value_type(type_proto: onnx.TypeProto, where: str) -> tuple[int, int, int, 
     """(type kind, dtype, map key dtype, dims) of a value's type.
 
     Tensors give their element dtype and dims; a map gives its value dtype and key dtype;
-    a sequence of maps (ZipMap's output) the same with TypeKind.SEQ_MAP.
+    a sequence of maps (ZipMap's output) the same with TypeKind.SEQ_MAP. A sequence of
+    tensors gives the tensors' dtype and no dims (they may differ per tensor); an optional
+    the kind, dtype and dims of what it holds, with an OPT_ kind.
     """
     which = type_proto.WhichOneof("value")
     kind = TypeKind.TENSOR
+    if which == "optional_type":
+        kind, dtype, _, dims = _value_type(type_proto.optional_type.elem_type, where)
+        if kind not in (TypeKind.TENSOR, TypeKind.SEQ_TENSOR):
+            raise PackageError(f"{where}: optionals must hold a tensor or a sequence")
+        opt = TypeKind.OPT_TENSOR if kind == TypeKind.TENSOR else TypeKind.OPT_SEQ_TENSOR
+        return opt, dtype, 0, dims if kind == TypeKind.TENSOR else None
     if which == "sequence_type":
         type_proto = type_proto.sequence_type.elem_type
-        if type_proto.WhichOneof("value") != "map_type":
-            raise PackageError(f"{where}: sequences of tensors are not supported yet")
+        inner = type_proto.WhichOneof("value")
+        if inner in ("tensor_type", None):
+            return TypeKind.SEQ_TENSOR, type_proto.tensor_type.elem_type, 0, None
+        if inner != "map_type":
+            raise PackageError(f"{where}: sequences of {inner} are not supported")
         kind = TypeKind.SEQ_MAP
         which = "map_type"
     if which == "map_type":
@@ -297,9 +308,10 @@ class _Lowering:
                 continue
             where = f"graph input {inp.name!r}{body_of}"
             kind, dtype, key, dims = _value_type(inp.type, where)
-            if gi != 0 and kind != TypeKind.TENSOR:
+            if gi != 0 and kind in (TypeKind.MAP, TypeKind.SEQ_MAP):
                 raise UnsupportedOpError(
-                    f"Cannot package {where}: bodies take only tensor values."
+                    f"Cannot package {where}: bodies take tensors, sequences of tensors "
+                    "and optionals, not maps."
                 )
             _check_dtype(dtype, where)
             scope[inp.name] = self.plan.add_value(
@@ -339,9 +351,12 @@ class _Lowering:
                     "earlier node, input or initializer defines"
                 )
             inputs.append(index)
-        # subgraphs first: their values get indices after the node's inputs
+        # subgraphs first: their values get indices after the node's inputs. Optional's
+        # `type` (a TypeProto) only types an empty optional: the runtime needs none.
         attrs = [
-            _attribute(a, node, self.add_constant, self.add_graph) for a in node.attribute
+            _attribute(a, node, self.add_constant, self.add_graph)
+            for a in node.attribute
+            if not (node.op_type == "Optional" and a.type == _AP.TYPE_PROTO)
         ]
         outputs = []
         for name in node.output:

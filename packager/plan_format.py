@@ -39,9 +39,11 @@ class TypeKind:
     """What a value holds (the low 4 bits of a value record's flags; TypeKind in tensor.h)."""
 
     TENSOR = 0
-    SEQ_TENSOR = 1  # reserved: the runtime refuses it
+    SEQ_TENSOR = 1  # a sequence of tensors; dtype is the tensors' dtype
     SEQ_MAP = 2  # a sequence of maps (ZipMap), one key list for all maps
     MAP = 3
+    OPT_TENSOR = 4  # an optional tensor: the tensor, or empty
+    OPT_SEQ_TENSOR = 5  # an optional sequence of tensors
 
 
 class ValueKind:

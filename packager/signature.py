@@ -38,6 +38,8 @@ def type_name(type_proto: onnx.TypeProto) -> str:
         return f"map({dtype_name(m.key_type)},{type_name(m.value_type)})"
     if which == "sequence_type":
         return f"seq({type_name(type_proto.sequence_type.elem_type)})"
+    if which == "optional_type":
+        return f"optional({type_name(type_proto.optional_type.elem_type)})"
     return dtype_name(type_proto.tensor_type.elem_type)
 
 

@@ -34,11 +34,21 @@ def check_conformance_case(case) -> None:
     with load(package(case.model).wasm) as m:
         for inputs, outputs in case.data_sets:
             got = m.run(list(inputs))
-            got = got if isinstance(got, list | tuple) else [got]
+            got = [got] if len(m.outputs) == 1 else got
             assert len(got) == len(outputs)
             for g, e in zip(got, outputs, strict=True):
-                g = np.asarray(g)
-                assert g.shape == e.shape, f"{case.name}: shape {g.shape}, expected {e.shape}"
-                np.testing.assert_allclose(
-                    g, e, rtol=case.rtol, atol=case.atol, err_msg=case.name
-                )
+                _assert_value_close(g, e, case)
+
+
+def _assert_value_close(got, expected, case) -> None:
+    """Compare one output: a tensor, a sequence (list) item by item, or None (an empty
+    optional)."""
+    if expected is None or isinstance(expected, list):
+        assert type(got) is type(expected), f"{case.name}: got {got!r}, expected {expected!r}"
+        assert expected is None or len(got) == len(expected), case.name
+        for g, e in zip(got or [], expected or [], strict=True):
+            _assert_value_close(g, e, case)
+        return
+    g = np.asarray(got)
+    assert g.shape == expected.shape, f"{case.name}: shape {g.shape}, not {expected.shape}"
+    np.testing.assert_allclose(g, expected, rtol=case.rtol, atol=case.atol, err_msg=case.name)

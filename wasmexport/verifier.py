@@ -422,11 +422,11 @@ def verify(
             pairs.insert(0, ("framework", "onnxruntime"))
         for ref, cand in pairs:
             for name, e, g in zip(out_names, engines[ref], engines[cand], strict=True):
-                c = compare_outputs(name, e, g, reference=ref, candidate=cand, batch=batch,
-                                    rtol=rtol, atol=atol)  # fmt: skip
-                report.comparisons.append(c)
-                logger.debug("%s %s vs %s batch %s: max abs %.3g", name, ref, cand, batch,
-                             c.max_abs_err)  # fmt: skip
+                for c in compare_values(name, e, g, reference=ref, candidate=cand,
+                                        batch=batch, rtol=rtol, atol=atol):  # fmt: skip
+                    report.comparisons.append(c)
+                    logger.debug("%s %s vs %s batch %s: max abs %.3g", c.output, ref, cand,
+                                 batch, c.max_abs_err)  # fmt: skip
 
     flips = report.label_flips
     if flips:
@@ -439,5 +439,44 @@ def verify(
 
 
 def _as_value(output: object) -> object:
-    """An engine's output: lists of dicts (probability maps) kept, the rest as arrays."""
-    return list(output) if _is_map_list(output) else np.asarray(output)
+    """An engine's output: lists of dicts (probability maps) kept, sequences of tensors as
+    lists of arrays, an empty optional as None, the rest as arrays."""
+    if output is None:
+        return None
+    if _is_map_list(output):
+        return list(output)
+    if isinstance(output, (list, tuple)):
+        return [np.asarray(v) for v in output]
+    return np.asarray(output)
+
+
+def _parts(name: str, value: object) -> list[tuple[str, object]]:
+    """An output as comparable parts: a sequence of tensors item by item ("y[0]", ...), an
+    empty optional as one None; anything else (maps included) whole."""
+    if isinstance(value, list) and value and not _is_map_list(value):
+        return [(f"{name}[{i}]", v) for i, v in enumerate(value)]
+    return [(name, value)]
+
+
+def compare_values(name: str, expected: object, got: object, *, reference: str,
+                   candidate: str, batch: int | None, rtol: float,
+                   atol: float) -> list[Comparison]:  # fmt: skip
+    """compare_outputs for any output: sequences of tensors item by item (one Comparison
+    each), empty optionals (None) equal only to None."""
+    e_parts, g_parts = _parts(name, expected), _parts(name, got)
+    e_none = [p for p, v in e_parts if v is None]
+    g_none = [p for p, v in g_parts if v is None]
+    if [p for p, _ in e_parts] != [p for p, _ in g_parts] or e_none != g_none:
+        inf, nan = float("inf"), float("nan")
+        note = (f"{len(g_parts)} sequence item(s) or an empty optional != expected "
+                f"{len(e_parts)}")  # fmt: skip
+        return [Comparison(name, reference, candidate, batch, (len(e_parts),), inf, inf, (),
+                           nan, nan, False, note=note)]  # fmt: skip
+    if e_none:  # both empty optionals
+        return [Comparison(name, reference, candidate, batch, (), 0.0, 0.0, (), 0.0, 0.0,
+                           True, note="empty optional")]  # fmt: skip
+    options = dict(reference=reference, candidate=candidate, batch=batch, rtol=rtol, atol=atol)
+    return [
+        compare_outputs(part, e, g, **options)
+        for (part, e), (_, g) in zip(e_parts, g_parts, strict=True)
+    ]

@@ -18,6 +18,22 @@ static void release_activations(const Model *m, int32_t gi, Tensor *vals)
             tensor_release(&vals[v]);
 }
 
+/* Sequences of tensors and empty optionals reach only the ops that take
+   them (ops.h: OP_TAKES_SEQUENCES). */
+static int is_seq_input(const Node *n, const Tensor *t)
+{
+    return (t->kind == TK_SEQ_TENSOR || t->kind == TK_NONE) &&
+           OP_TAKES_SEQUENCES(n->op);
+}
+
+/* What a non-tensor value is, for errors. */
+static const char *kind_noun(int32_t kind)
+{
+    return kind == TK_SEQ_TENSOR ? "a sequence of tensors"
+         : kind == TK_NONE       ? "an empty optional"
+                                 : "a map or a sequence of maps";
+}
+
 #ifdef INTERP_TRACE
 static void trace_node(const Model *m, const Node *n, Tensor *vals)
 {
@@ -51,11 +67,12 @@ Status graph_run(const Model *m, int32_t gi, Tensor *vals, Err *err)
            would drop the keys) */
         for (int32_t k = 0; k < n->n_in; k++)
             if (in[k] && in[k]->kind != TK_TENSOR && n->op != OP_Identity &&
-                n->op != OPML_DictVectorizer && n->op != OPML_CastMap) {
+                n->op != OPML_DictVectorizer && n->op != OPML_CastMap &&
+                !is_seq_input(n, in[k])) {
                 release_activations(m, gi, vals);
-                return node_fail(n, err, ST_UNSUPPORTED_OP, "input %d is a "
-                                 "map or a sequence of maps, which %s does "
-                                 "not take", (int)k, n->op_type);
+                return node_fail(n, err, ST_UNSUPPORTED_OP, "input %d is "
+                                 "%s, which %s does not take", (int)k,
+                                 kind_noun(in[k]->kind), n->op_type);
             }
         for (int32_t k = 0; k < n->n_out; k++)
             out[k] = n->out[k] >= 0 ? &vals[n->out[k]] : NULL;

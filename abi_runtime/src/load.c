@@ -115,15 +115,12 @@ static Status read_value(Reader *r, Value *v, const uint8_t *data,
     /* size 0: undefined, or a code the runtime has no storage for (complex) */
     if (v->dtype >= DT_COUNT || dtype_size(v->dtype) == 0)
         return bad(r, "unknown dtype");
-    if (v->type_kind > TK_MAP ||
-        (v->type_kind == TK_TENSOR && v->key_dtype != 0) ||
-        ((v->type_kind == TK_MAP || v->type_kind == TK_SEQ_MAP) &&
-         v->key_dtype != DT_INT64 && v->key_dtype != DT_STRING))
+    /* sequences of tensors and optionals: kinds 1, 4 and 5, no key dtype
+       (TK_NONE is a run-time state, never declared) */
+    int is_map = v->type_kind == TK_MAP || v->type_kind == TK_SEQ_MAP;
+    if (v->type_kind > TK_OPT_SEQ_TENSOR || (!is_map && v->key_dtype != 0) ||
+        (is_map && v->key_dtype != DT_INT64 && v->key_dtype != DT_STRING))
         return bad(r, "unknown value type kind or map key dtype");
-    if (v->type_kind == TK_SEQ_TENSOR)
-        return fail(r->err, ST_UNSUPPORTED_OP, "model: value '%s' is a "
-                    "sequence of tensors, which this runtime does not "
-                    "support yet", v->name);
     if (v->type_kind != TK_TENSOR && v->kind == VK_CONSTANT)
         return bad(r, "a constant must be a tensor");
     if (v->kind > VK_INPUT)

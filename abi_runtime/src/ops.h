@@ -115,6 +115,28 @@ typedef Status (*OpPrepare)(const Model *m, Node *n, Err *err);
                   /* while i < M && cond: states = body(i, cond, states) */   \
     OP(Scan, op_subgraph, prep_scan, 1, MAX_NODE_IO, 1, MAX_NODE_IO)          \
                   /* states = body(states, slices of the scan inputs) */      \
+    /* sequences of tensors and optionals (ops_sequence.c; SequenceMap   */ \
+    /* runs its body in ops_control.c). Outputs are deep copies.         */ \
+    OP(SequenceEmpty, op_sequence_empty, NULL, 0, 0, 1, 1) /* S = [] */       \
+    OP(SequenceConstruct, op_sequence_construct, NULL, 1, MAX_NODE_IO, 1, 1)  \
+                                                 /* S = [x0, x1, ...] */      \
+    OP(SequenceAt, op_sequence_at, NULL, 2, 2, 1, 1)   /* y = S[p] */         \
+    OP(SequenceInsert, op_sequence_insert, NULL, 2, 3, 1, 1)                  \
+                                     /* S' = S[:p] + [x] + S[p:], p = n */    \
+    OP(SequenceErase, op_sequence_erase, NULL, 1, 2, 1, 1)                    \
+                                     /* S' = S[:p] + S[p+1:], p = -1 */       \
+    OP(SequenceLength, op_sequence_length, NULL, 1, 1, 1, 1) /* int64 len */  \
+    OP(ConcatFromSequence, op_concat_from_sequence, NULL, 1, 1, 1, 1)         \
+                              /* concat items along axis (new_axis: stack) */ \
+    OP(SplitToSequence, op_split_to_sequence, NULL, 1, 2, 1, 1)               \
+                              /* S = pieces of x along axis */                \
+    OP(SequenceMap, op_subgraph, prep_sequence_map, 1, MAX_NODE_IO, 1, MAX_NODE_IO) \
+                              /* S_k[i] = body(S_0[i], ..., tensors)_k */     \
+    OP(Optional, op_optional, NULL, 0, 1, 1, 1)  /* y = x, or empty */        \
+    OP(OptionalHasElement, op_optional_has_element, NULL, 0, 1, 1, 1)         \
+                              /* bool: x given and not empty */               \
+    OP(OptionalGetElement, op_optional_get_element, NULL, 1, 1, 1, 1)         \
+                              /* y = the value in x; error when empty */      \
     /* recurrent layers (ops_rnn.c) */                                      \
     OP(RNN, op_rnn, prep_rnn, 3, 6, 1, 2)    /* H = f(X W^T + H R^T + b) */   \
     OP(GRU, op_rnn, prep_rnn, 3, 6, 1, 2)    /* gates z, r, h */              \
@@ -373,6 +395,7 @@ Status prep_deform_conv(const Model *m, Node *n, Err *err);
 Status prep_if(const Model *m, Node *n, Err *err);
 Status prep_loop(const Model *m, Node *n, Err *err);
 Status prep_scan(const Model *m, Node *n, Err *err);
+Status prep_sequence_map(const Model *m, Node *n, Err *err);
 Status prep_rnn(const Model *m, Node *n, Err *err);
 
 /* recent ops: SwiGLU, TensorScatter, CausalConvWithState, LinearAttention,
@@ -384,8 +407,18 @@ Status prep_flex_attention(const Model *m, Node *n, Err *err);
 
 /* Ops whose bodies are subgraphs: graph_run calls control_run for them
    (FlexAttention: its optional score_mod / prob_mod). */
-#define OP_HAS_SUBGRAPH(op) ((op) == OP_If || (op) == OP_Loop || (op) == OP_Scan \
-                             || (op) == OPPV_FlexAttention)
+#define OP_HAS_SUBGRAPH(op)                                                   \
+    ((op) == OP_If || (op) == OP_Loop || (op) == OP_Scan ||                   \
+     (op) == OP_SequenceMap || (op) == OPPV_FlexAttention)
+
+/* Ops that may read a sequence of tensors or an empty optional (graph_run
+   refuses such inputs to every other op): Identity, the control-flow ops
+   that carry them, and the ops of ops_sequence.c. Each checks the kind of
+   every input it reads. */
+#define OP_TAKES_SEQUENCES(op)                                                \
+    ((op) == OP_Identity || (op) == OP_If || (op) == OP_Loop ||               \
+     (op) == OP_Scan || (op) == OP_SequenceMap ||                             \
+     ((op) >= OP_SequenceEmpty && (op) <= OP_OptionalGetElement))
 
 /* Ops whose first output may be absent ("" in ONNX). */
 #define OP_FIRST_OUTPUT_OPTIONAL(op)                                          \

@@ -1,6 +1,7 @@
 /*
- * ops_control.c: control flow: If, Loop, Scan (and the one-input bodies
- * of FlexAttention, through body_call).
+ * ops_control.c: control flow: If, Loop, Scan, SequenceMap (a body run once
+ * per item of a sequence), and the one-input bodies of FlexAttention,
+ * through body_call.
  *
  * A body is a graph of the plan (a GRAPH attribute holds its index). All
  * graphs share one array of value slots, so a body reads the values of
@@ -164,13 +165,10 @@ Status prep_scan(const Model *m, Node *n, Err *err)
 
 /* ---- moving values in and out of bodies -------------------------------- */
 
-/* dst = a fresh copy of src. */
+/* dst = a fresh copy of src (sequences item by item: tensor_copy). */
 static Status copy_tensor(const Tensor *src, Tensor *dst, Err *err)
 {
-    Status st = tensor_alloc_like(dst, src, err);
-    if (st == ST_OK)
-        memcpy(dst->data, src->data, (size_t)tensor_nbytes(src));
-    return st;
+    return tensor_copy(dst, src, err);
 }
 
 /*
@@ -220,7 +218,8 @@ static Tensor borrow(const Tensor *t)
 static Status read_cond(const Node *n, const Tensor *t, const char *what,
                         int *cond, Err *err)
 {
-    if (t->numel != 1 || (t->dtype != DT_BOOL && dtype_size(t->dtype) != 1))
+    if (t->kind != TK_TENSOR || t->numel != 1 ||
+        (t->dtype != DT_BOOL && dtype_size(t->dtype) != 1))
         return node_fail(n, err, ST_SHAPE_MISMATCH, "%s must be one bool, got "
                          "%s with %lld elements", what, dtype_name(t->dtype),
                          (long long)t->numel);
@@ -258,6 +257,9 @@ typedef struct {
 static Status stack_push(const Node *n, Stack *s, Tensor *t, Err *err)
 {
     char s0[96], s1[96];
+    if (t->kind != TK_TENSOR)
+        return node_fail(n, err, ST_UNSUPPORTED_OP, "scan outputs must be "
+                         "tensors, got a sequence or an optional");
     if (s->count > 0) {
         const Tensor *f = &s->items[0];
         if (f->dtype != t->dtype || f->ndim != t->ndim ||
@@ -424,7 +426,8 @@ static Status run_loop(const Model *m, const Node *n, Tensor *vals,
 
     /* step 1: trip count and condition, both optional (without either, the
        loop runs until the body's cond is false) */
-    if (has_m && ((in[0]->dtype != DT_INT64 && in[0]->dtype != DT_INT32) ||
+    if (has_m && (in[0]->kind != TK_TENSOR ||
+                  (in[0]->dtype != DT_INT64 && in[0]->dtype != DT_INT32) ||
                   in[0]->numel != 1))
         return node_fail(n, err, ST_SHAPE_MISMATCH, "M must be one int64, got "
                          "%s with %lld elements", dtype_name(in[0]->dtype),
@@ -662,12 +665,89 @@ static Status run_scan8(const Model *m, const Node *n, Tensor *vals,
     return st;
 }
 
+/* ---- SequenceMap ------------------------------------------------------ */
+
+Status prep_sequence_map(const Model *m, Node *n, Err *err)
+{
+    ControlParams *p = new_params(n, 0, err);
+    if (!p)
+        return ST_OOM;
+    return body_attr(m, n, "body", n->n_in, n->n_out, &p->body[0], err);
+}
+
+/*
+ * out[k] = [body(items i of the sequence inputs, the tensor inputs)_k for
+ * each i]: input 0 is a sequence; the others are sequences of the same
+ * length or tensors passed whole. Items and tensors go in borrowed; body
+ * outputs must be tensors and become the items of the output sequences.
+ */
+static Status run_sequence_map(const Model *m, const Node *n, Tensor *vals,
+                               Tensor *const *in, Tensor *const *out,
+                               Err *err)
+{
+    const ControlParams *p = n->params;
+    int32_t gi = p->body[0];
+    const Graph *g = &m->graphs[gi];
+    Status st = ST_OK;
+
+    /* step 1: the length, shared by every sequence input */
+    if (!in[0] || in[0]->kind != TK_SEQ_TENSOR)
+        return node_fail(n, err, ST_UNSUPPORTED_OP, "input 0 must be a "
+                         "sequence of tensors");
+    int64_t len = in[0]->numel;
+    for (int32_t j = 1; j < n->n_in; j++)
+        if (!in[j] || (in[j]->kind != TK_TENSOR && in[j]->kind != TK_SEQ_TENSOR))
+            return node_fail(n, err, ST_UNSUPPORTED_OP, "input %d must be a "
+                             "sequence or a tensor", (int)j);
+        else if (in[j]->kind == TK_SEQ_TENSOR && in[j]->numel != len)
+            return node_fail(n, err, ST_SHAPE_MISMATCH, "input %d has %lld "
+                             "items, input 0 has %lld", (int)j,
+                             (long long)in[j]->numel, (long long)len);
+
+    /* step 2: the output sequences (dtype from the first item, else the
+       declared one) */
+    for (int32_t k = 0; k < n->n_out && st == ST_OK; k++)
+        if (out[k])
+            st = seq_alloc(out[k], n->out[k] >= 0 ? m->values[n->out[k]].dtype
+                                                  : DT_FLOAT, len, err);
+
+    /* step 3: one body run per item */
+    for (int64_t i = 0; i < len && st == ST_OK; i++) {
+        for (int32_t j = 0; j < n->n_in; j++)
+            vals[g->inputs[j]] = borrow(in[j]->kind == TK_SEQ_TENSOR
+                                            ? &((Tensor *)in[j]->data)[i]
+                                            : in[j]);
+        st = graph_run(m, gi, vals, err);
+        for (int32_t k = 0; k < n->n_out && st == ST_OK; k++) {
+            if (!out[k])
+                continue;
+            Tensor *item = &((Tensor *)out[k]->data)[i];
+            st = take_output(m, gi, k, vals, item, err);
+            if (st == ST_OK && item->kind != TK_TENSOR)
+                st = node_fail(n, err, ST_UNSUPPORTED_OP, "body output %d "
+                               "must be a tensor", (int)k);
+            else if (st == ST_OK && i > 0 && item->dtype != out[k]->dtype)
+                st = node_fail(n, err, ST_SHAPE_MISMATCH, "body output %d "
+                               "changes dtype from %s to %s", (int)k,
+                               dtype_name(out[k]->dtype),
+                               dtype_name(item->dtype));
+            out[k]->dtype = item->dtype;
+        }
+        release_body(m, gi, vals);
+    }
+    for (int32_t k = 0; k < n->n_out && st != ST_OK; k++)
+        if (out[k])
+            tensor_release(out[k]);
+    return st;
+}
+
 Status control_run(const Model *m, const Node *n, Tensor *vals,
                    Tensor *const *in, Tensor *const *out, Err *err)
 {
     switch (n->op) {
     case OP_If: return run_if(m, n, vals, in, out, err);
     case OP_Loop: return run_loop(m, n, vals, in, out, err);
+    case OP_SequenceMap: return run_sequence_map(m, n, vals, in, out, err);
     case OP_Scan:
         return ((const ControlParams *)n->params)->batched
                    ? run_scan8(m, n, vals, in, out, err)

@@ -232,6 +232,9 @@ Status op_identity(const Node *n, Tensor *const *in, Tensor *const *out,
         in[2]->dtype == DT_BOOL && ((const uint8_t *)in[2]->data)[0])
         return node_fail(n, err, ST_UNSUPPORTED_OP, "training_mode = true is "
                          "not supported (inference only)");
+    /* a sequence of tensors or an empty optional: a deep copy */
+    if (in[0]->kind == TK_SEQ_TENSOR || in[0]->kind == TK_NONE)
+        return tensor_copy(out[0], in[0], err);
     Status st = tensor_alloc_like(out[0], in[0], err);
     if (st != ST_OK)
         return st;

@@ -665,16 +665,122 @@ static Status shape_for(Json *j, const Fields *f, const Model *m, int32_t i,
     return st;
 }
 
+/* ---- sequences and optionals (docs/abi.md) ---------------------------- */
+
+/* True for the declared kinds read by parse_container. */
+static int is_container_kind(int32_t kind)
+{
+    return kind == TK_SEQ_TENSOR || kind == TK_OPT_TENSOR ||
+           kind == TK_OPT_SEQ_TENSOR;
+}
+
+/* One tensor of the element type v at the cursor, in form (raw: of the
+   shape at span shape, or NULL). */
+static Status parse_tensor_value(const Model *m, Json *j, int form,
+                                 const Value *v, Span *shape, Tensor *t)
+{
+    if (form == FORM_JSON)
+        return parse_json_tensor(j, v, t);
+    if (form == FORM_PB)
+        return parse_pb_input(j, v, t);
+    return parse_raw_tensor(m, j, v, shape, t);
+}
+
+/* *res = entry k of the list of shapes at span list (NULL: no list). */
+static Status shape_entry(Json *j, const Value *v, const Span *list, int64_t k,
+                          Span *out, Span **res)
+{
+    *res = NULL;
+    if (!list)
+        return ST_OK;
+    Json lj = {list->start, list->end, j->err};
+    if (json_peek(&lj) != '[')
+        return fail(j->err, ST_BAD_REQUEST, "request: the shape of sequence "
+                    "input '%s' must be a list of shapes, one per tensor",
+                    v->name);
+    lj.p++;
+    for (int64_t i = 0; json_peek(&lj) != ']'; i++) {
+        Status st;
+        if (i && (st = json_expect(&lj, ',', "',' in a list of shapes")))
+            return st;
+        json_ws(&lj);
+        const char *start = lj.p;
+        if ((st = json_skip(&lj, 1)))
+            return st;
+        if (i == k) {
+            out->start = start;
+            out->end = lj.p;
+            *res = out;
+            return ST_OK;
+        }
+    }
+    return fail(j->err, ST_BAD_REQUEST, "request: sequence input '%s' has no "
+                "shape for its tensor %lld", v->name, (long long)k);
+}
+
+/*
+ * A sequence or optional input v at the cursor: null for an empty
+ * optional; the held tensor for an optional tensor; a JSON list of
+ * tensors for a sequence, each in the request's form (raw: shape is a
+ * list of shapes, one per tensor). Items may have any shape.
+ */
+static Status parse_container(const Model *m, Json *j, int form,
+                              const Value *v, Span *shape, Tensor *t)
+{
+    Value elem = *v;
+    elem.type_kind = TK_TENSOR;
+    if (v->type_kind != TK_SEQ_TENSOR && json_peek(j) == 'n') {
+        if (!json_literal(j, "null"))
+            return fail(j->err, ST_BAD_REQUEST, "request: input '%s': invalid "
+                        "JSON", v->name);
+        memset(t, 0, sizeof *t);
+        t->kind = TK_NONE;
+        return ST_OK;
+    }
+    if (v->type_kind == TK_OPT_TENSOR)
+        return parse_tensor_value(m, j, form, &elem, shape, t);
+
+    /* a sequence: count the items, then parse each into its slot */
+    elem.rank = -1;
+    Json cj = *j;
+    int64_t count = 0;
+    Status st = json_expect(&cj, '[', "a list of tensors for a sequence input");
+    for (; st == ST_OK && json_peek(&cj) != ']'; count++)
+        if (!(count && (st = json_expect(&cj, ',', "',' or ']' in a list"))))
+            st = json_skip(&cj, 1);
+    if (st == ST_OK)
+        st = seq_alloc(t, v->dtype, count, j->err);
+    if (st == ST_OK)
+        st = json_expect(j, '[', "'['");
+    for (int64_t k = 0; k < count && st == ST_OK; k++) {
+        Span es, *eshape = NULL;
+        if ((k && (st = json_expect(j, ',', "','"))) ||
+            (form == FORM_RAW && (st = shape_entry(j, v, shape, k, &es, &eshape))))
+            break;
+        st = parse_tensor_value(m, j, form, &elem, eshape, &((Tensor *)t->data)[k]);
+    }
+    if (st == ST_OK)
+        st = json_expect(j, ']', "']' closing a sequence");
+    if (st != ST_OK)
+        tensor_release(t);
+    return st;
+}
+
 /* Parse the value for graph input i at the cursor, per the type. */
 static Status parse_input(const Model *m, Json *j, const Fields *f, int form,
                           int32_t i, Tensor *t)
 {
     const Value *v = &m->values[m->graphs[0].inputs[i]];
-    if (t->data)
+    if (value_present(t))
         return fail(j->err, ST_BAD_REQUEST, "request: input '%s' given twice",
                     v->name);
     if (v->type_kind == TK_MAP && form == FORM_JSON)
         return parse_json_map(j, v, t);
+    if (is_container_kind(v->type_kind)) {
+        Span s, *shape = NULL;
+        Status st = form == FORM_RAW ? shape_for(j, f, m, i, &s, &shape) : ST_OK;
+        return st ? st : parse_container(m, j, form, v, shape, t);
+    }
     if (v->type_kind != TK_TENSOR) {
         char tn[64];
         /* TODO: sequence-of-maps inputs */
@@ -741,6 +847,14 @@ static Status parse_inputs(const Model *m, Json *j, const Fields *f, int form,
     /* a single base64 input may also come as a one-element list */
     if (g->n_inputs == 1 && (form == FORM_JSON || c != '['))
         return parse_input(m, &ij, f, form, 0, &inputs[0]);
+    /* a lone sequence input in raw or pb form: ["<b64>", ..] (or []) is
+       the sequence itself; [[..]] or [null] is the list of inputs */
+    if (g->n_inputs == 1 && is_container_kind(m->values[g->inputs[0]].type_kind)) {
+        Json kj = ij;
+        kj.p++;
+        if (json_peek(&kj) != '[' && json_peek(&kj) != 'n')
+            return parse_input(m, &ij, f, form, 0, &inputs[0]);
+    }
     /* several inputs, positional */
     if ((st = json_expect(&ij, '[', "a list with one entry per input")))
         return st;
@@ -767,9 +881,12 @@ static Status check_inputs(const Model *m, Tensor *inputs, Err *err)
     for (int32_t i = 0; i < g->n_inputs; i++) {
         const Value *v = &m->values[g->inputs[i]];
         const Tensor *t = &inputs[i];
-        if (!t->data)
+        if (!value_present(t))
             return fail(err, ST_BAD_REQUEST, "request: input '%s' is missing",
                         v->name);
+        /* sequences and empty optionals: items may have any shape */
+        if (t->kind == TK_SEQ_TENSOR || t->kind == TK_NONE)
+            continue;
         int ok = v->rank < 0 || v->rank == t->ndim;
         for (int32_t d = 0; ok && v->rank >= 0 && d < v->rank; d++) {
             int32_t dd = v->dims[d];

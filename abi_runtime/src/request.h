@@ -13,7 +13,9 @@
  *   "inputType" / "outputType"        aliases of "type" / "output_type"
  * String inputs are JSON strings in the nested lists; a map input is a JSON
  * object ({"input": {"k": 1.5}} for a model whose one input is a map, its
- * keys as strings, "3" for int64 keys).
+ * keys as strings, "3" for int64 keys). A sequence input is a JSON list of
+ * tensors in the request's form (raw: its shape a list of shapes); an
+ * empty optional is null.
  */
 #ifndef WX_REQUEST_H
 #define WX_REQUEST_H

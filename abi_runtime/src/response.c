@@ -239,6 +239,17 @@ static void put_json_value(Buf *b, const Tensor *t)
             put_map(b, t, r);
         }
         buf_put(b, "]", 1);
+    } else if (t->kind == TK_SEQ_TENSOR) {
+        /* a sequence: a list of its tensors; an empty optional: null */
+        buf_put(b, "[", 1);
+        for (int64_t i = 0; i < t->numel && !b->oom; i++) {
+            if (i)
+                buf_put(b, ",", 1);
+            put_json_value(b, &((const Tensor *)t->data)[i]);
+        }
+        buf_put(b, "]", 1);
+    } else if (t->kind == TK_NONE) {
+        buf_puts(b, "null");
     } else {
         put_nested(b, t, 0, &pos);
     }
@@ -247,6 +258,21 @@ static void put_json_value(Buf *b, const Tensor *t)
 static void put_shape(Buf *b, const Tensor *t)
 {
     char text[24];
+    /* a sequence: one shape per tensor; an empty optional: null */
+    if (t->kind == TK_NONE) {
+        buf_puts(b, "null");
+        return;
+    }
+    if (t->kind == TK_SEQ_TENSOR) {
+        buf_put(b, "[", 1);
+        for (int64_t i = 0; i < t->numel; i++) {
+            if (i)
+                buf_put(b, ",", 1);
+            put_shape(b, &((const Tensor *)t->data)[i]);
+        }
+        buf_put(b, "]", 1);
+        return;
+    }
     buf_put(b, "[", 1);
     for (int32_t d = 0; d < t->ndim; d++) {
         int n = snprintf(text, sizeof text, d ? ",%lld" : "%lld",
@@ -288,6 +314,44 @@ static void put_pb(Buf *b, const Tensor *t, const char *name)
     free(bytes);
 }
 
+/* Output t in the pb form: a TensorProto; a sequence as a list of them;
+   an empty optional as null. */
+static void put_pb_value(Buf *b, const Tensor *t, const char *name)
+{
+    if (t->kind == TK_NONE) {
+        buf_puts(b, "null");
+    } else if (t->kind == TK_SEQ_TENSOR) {
+        buf_put(b, "[", 1);
+        for (int64_t i = 0; i < t->numel && !b->oom; i++) {
+            if (i)
+                buf_put(b, ",", 1);
+            put_pb(b, &((const Tensor *)t->data)[i], name);
+        }
+        buf_put(b, "]", 1);
+    } else {
+        put_pb(b, t, name);
+    }
+}
+
+/* Output t in the raw form: base64 bytes; a sequence as a list of them;
+   strings, maps and empty optionals as JSON. */
+static void put_raw_value(Buf *b, const Tensor *t)
+{
+    if (t->kind == TK_SEQ_TENSOR && t->dtype != DT_STRING) {
+        buf_put(b, "[", 1);
+        for (int64_t i = 0; i < t->numel && !b->oom; i++) {
+            if (i)
+                buf_put(b, ",", 1);
+            put_base64(b, &((const Tensor *)t->data)[i]);
+        }
+        buf_put(b, "]", 1);
+    } else if (t->kind == TK_TENSOR && t->dtype != DT_STRING) {
+        put_base64(b, t);
+    } else {
+        put_json_value(b, t);
+    }
+}
+
 /* {"output": "<b64>", "type": "pb"}, or a list of them for several. */
 static void response_write_pb(const Model *m, const Tensor *outputs, Buf *b)
 {
@@ -296,7 +360,7 @@ static void response_write_pb(const Model *m, const Tensor *outputs, Buf *b)
     for (int32_t i = 0; i < g->n_outputs; i++) {
         if (i)
             buf_put(b, ",", 1);
-        put_pb(b, &outputs[i], m->values[g->outputs[i]].name);
+        put_pb_value(b, &outputs[i], m->values[g->outputs[i]].name);
     }
     buf_puts(b, g->n_outputs != 1 ? "],\"type\":\"pb\"}" : ",\"type\":\"pb\"}");
 }
@@ -316,8 +380,8 @@ void response_write(const Model *m, const Tensor *outputs, int raw, Buf *b)
         if (i)
             buf_put(b, ",", 1);
         /* strings and maps have no raw bytes: JSON even in raw answers */
-        if (raw && outputs[i].kind == TK_TENSOR && outputs[i].dtype != DT_STRING)
-            put_base64(b, &outputs[i]);
+        if (raw)
+            put_raw_value(b, &outputs[i]);
         else
             put_json_value(b, &outputs[i]);
     }
@@ -336,8 +400,13 @@ void response_write(const Model *m, const Tensor *outputs, int raw, Buf *b)
             if (i)
                 buf_put(b, ",", 1);
             char tn[64];
-            buf_put_json_string(b, type_name(outputs[i].kind, outputs[i].dtype,
-                                             outputs[i].key_dtype, tn, 64));
+            /* an empty optional has no dtype: null */
+            if (outputs[i].kind == TK_NONE)
+                buf_puts(b, "null");
+            else
+                buf_put_json_string(b, type_name(outputs[i].kind,
+                                                 outputs[i].dtype,
+                                                 outputs[i].key_dtype, tn, 64));
         }
         if (several)
             buf_put(b, "]", 1);

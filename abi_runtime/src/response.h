@@ -8,6 +8,8 @@
  *   pb:  {"output": "<b64 of an ONNX TensorProto>", "type": "pb"}
  *        (several: "output" becomes a list)
  *   {"error": "<one line>"}
+ * A sequence output is a list of tensors in the response's form (raw: a
+ * list of shapes, dtype "seq(float32)"); an empty optional is null.
  * Floats print as the shortest text that reads back to the same value;
  * non-finite floats as the strings "NaN", "Infinity", "-Infinity".
  */

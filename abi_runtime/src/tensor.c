@@ -119,11 +119,57 @@ Status tensor_copy_keys(Tensor *y, const Tensor *x, Err *err)
 
 void tensor_release(Tensor *t)
 {
+    /* an owned sequence owns its items */
+    if (t->kind == TK_SEQ_TENSOR && t->owned)
+        for (int64_t i = 0; t->data && i < t->numel; i++)
+            tensor_release(&((Tensor *)t->data)[i]);
     if (t->owned)
         free(t->data);
     if (t->keys_owned)
         free(t->keys);
     memset(t, 0, sizeof *t);
+}
+
+Status seq_alloc(Tensor *t, int32_t dtype, int64_t count, Err *err)
+{
+    memset(t, 0, sizeof *t);
+    if (count < 0 || count > MAX_TENSOR_BYTES / (int64_t)sizeof(Tensor))
+        return fail(err, ST_OOM, "sequence of %lld items is too long",
+                    (long long)count);
+    t->data = calloc((size_t)count + 1, sizeof(Tensor));
+    if (!t->data)
+        return fail(err, ST_OOM, "out of memory allocating a sequence");
+    t->kind = TK_SEQ_TENSOR;
+    t->dtype = dtype;
+    t->numel = count;
+    t->owned = true;
+    return ST_OK;
+}
+
+Status tensor_copy(Tensor *dst, const Tensor *src, Err *err)
+{
+    memset(dst, 0, sizeof *dst);
+    if (src->kind == TK_NONE) {
+        dst->kind = TK_NONE;
+        return ST_OK;
+    }
+    if (src->kind == TK_SEQ_TENSOR) {
+        Status st = seq_alloc(dst, src->dtype, src->numel, err);
+        const Tensor *items = src->data;
+        for (int64_t i = 0; st == ST_OK && i < src->numel; i++)
+            st = tensor_copy(&((Tensor *)dst->data)[i], &items[i], err);
+        if (st != ST_OK)
+            tensor_release(dst);
+        return st;
+    }
+    Status st = tensor_alloc_like(dst, src, err);
+    if (st == ST_OK)
+        memcpy(dst->data, src->data, (size_t)tensor_nbytes(src));
+    if (st == ST_OK && src->kind != TK_TENSOR)
+        st = tensor_copy_keys(dst, src, err);
+    if (st != ST_OK)
+        tensor_release(dst);
+    return st;
 }
 
 const char *shape_str(const int64_t *dims, int32_t ndim, char *buf, int cap)
@@ -193,6 +239,14 @@ const char *type_name(int32_t kind, int32_t dtype, int32_t key_dtype,
     case TK_SEQ_TENSOR:
         snprintf(buf, cap, "seq(%s)", dtype_name(dtype));
         return buf;
+    case TK_OPT_TENSOR:
+        snprintf(buf, cap, "optional(%s)", dtype_name(dtype));
+        return buf;
+    case TK_OPT_SEQ_TENSOR:
+        snprintf(buf, cap, "optional(seq(%s))", dtype_name(dtype));
+        return buf;
+    case TK_NONE:
+        return "none";
     default:
         return dtype_name(dtype);
     }

@@ -38,13 +38,23 @@ typedef enum {
  *   TK_MAP      one map: keys[n_keys], data = values (n_keys,)
  *   TK_SEQ_MAP  a sequence of maps sharing one key list (ZipMap):
  *               keys[n_keys], data = values (N, n_keys), one row per map
- * TK_SEQ_TENSOR is reserved in the format; the runtime refuses it.
+ * Sequences of tensors and optional values (ops_sequence.c):
+ *   TK_SEQ_TENSOR  data = Tensor[numel], the items (each a TK_TENSOR),
+ *                  ndim 0, dtype the items' dtype; owned: the items and
+ *                  the array are freed by tensor_release
+ *   TK_OPT_TENSOR, TK_OPT_SEQ_TENSOR  declared types of plan values only:
+ *                  at run time such a value holds its element (a tensor
+ *                  or a sequence) or TK_NONE
+ *   TK_NONE        an empty optional (data NULL); never in a plan
  */
 typedef enum {
     TK_TENSOR = 0,
     TK_SEQ_TENSOR = 1,
     TK_SEQ_MAP = 2,
-    TK_MAP = 3
+    TK_MAP = 3,
+    TK_OPT_TENSOR = 4,
+    TK_OPT_SEQ_TENSOR = 5,
+    TK_NONE = 6
 } TypeKind;
 
 /*
@@ -105,8 +115,25 @@ Status tensor_alloc_like(Tensor *t, const Tensor *like, Err *err);
    borrows them, else copied. ST_OOM on failure. */
 Status tensor_copy_keys(Tensor *y, const Tensor *x, Err *err);
 
-/* Free owned data and reset t to an empty tensor. */
+/* Free owned data (the items too, for an owned sequence) and reset t to an
+   empty tensor. */
 void tensor_release(Tensor *t);
+
+/* Sequences and optionals (see TypeKind). */
+
+/* t = an owned sequence of count zeroed items of dtype (filled by the
+   caller, each item owned). */
+Status seq_alloc(Tensor *t, int32_t dtype, int64_t count, Err *err);
+
+/* dst (empty) = a deep copy of src: a tensor (map keys included), a
+   sequence with every item, or an empty optional. */
+Status tensor_copy(Tensor *dst, const Tensor *src, Err *err);
+
+/* True when t holds a value: data, or an empty optional. */
+static inline bool value_present(const Tensor *t)
+{
+    return t->data != NULL || t->kind == TK_NONE;
+}
 
 /* Size in bytes of the data of t. */
 static inline int64_t tensor_nbytes(const Tensor *t)

@@ -7,7 +7,7 @@ Every case of ``onnx.backend.test.case.node.collect_testcases()`` is packaged wi
 (``wasmexport.load(...).run``, raw base64 I/O) and the outputs are compared with the
 expected ones the way ONNX's backend tests compare them (same shape and dtype, then
 ``np.testing.assert_allclose`` with the case's rtol/atol, NaN equal to NaN; integers and
-booleans exactly).
+booleans exactly; sequences item by item, empty optionals as None).
 
 Outcomes, one per case:
     pass         every data set matches
@@ -205,11 +205,34 @@ def compare(expected: np.ndarray, got: np.ndarray, rtol: float, atol: float) -> 
 # ---- one case -------------------------------------------------------------------------
 
 
-def _to_array(value) -> np.ndarray:
-    """A data-set entry as an array (some cases store TensorProtos)."""
+def _to_array(value):
+    """A data-set entry as an array (some cases store TensorProtos); a sequence stays a list
+    of arrays and an empty optional None."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return [_to_array(v) for v in value]
     if isinstance(value, onnx.TensorProto):
         return onnx.numpy_helper.to_array(value)
     return np.asarray(value)
+
+
+def compare_value(expected, got, rtol: float, atol: float) -> str:
+    """compare() for any value: sequences item by item, empty optionals (None) by identity."""
+    if expected is None or got is None:
+        same = expected is None and got is None
+        return "" if same else f"got {got!r}, expected {expected!r}"
+    if isinstance(expected, list) or isinstance(got, list):
+        if not (isinstance(expected, list) and isinstance(got, list)):
+            return f"got {type(got).__name__}, expected {type(expected).__name__}"
+        if len(expected) != len(got):
+            return f"sequence of {len(got)} tensors, expected {len(expected)}"
+        for i, (e, g) in enumerate(zip(expected, got, strict=True)):
+            diff = compare_value(e, g, rtol, atol)
+            if diff:
+                return f"item {i}: {diff}"
+        return ""
+    return compare(expected, got, rtol, atol)
 
 
 def _one_line(text: str, limit: int = 200) -> str:
@@ -263,7 +286,7 @@ def run_case(case, op: str) -> CaseResult:
                     result.reason = f"{len(got)} outputs, expected {len(expected)}"
                     return result
                 for j, (e_out, g_out) in enumerate(zip(expected, got, strict=True)):
-                    diff = compare(e_out, g_out, case.rtol, case.atol)
+                    diff = compare_value(e_out, g_out, case.rtol, case.atol)
                     if diff:
                         result.outcome, result.silent = FAIL, True
                         result.reason = _one_line(f"data set {k}, output {j}: {diff}")

@@ -20,7 +20,6 @@ from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
 
 from wasmexport.abi_runtime import load
-from wasmexport.errors import UnsupportedOpError
 from wasmexport.packager import package
 from wasmexport.packager.embed import embed_blob, read_custom_sections
 from wasmexport.packager.lower import lower
@@ -478,28 +477,14 @@ def test_keras_gru_loop_from_tf2onnx():
 
 # ---- ONNX conformance cases ----------------------------------------------------------
 
-# Sequence and optional values are not runtime values yet; these cases must be refused.
-UNSUPPORTED_CASES = {"test_if_seq", "test_if_opt", "test_loop13_seq", "test_loop16_seq_none"}
-
-
 CONFORMANCE = conformance_cases("if_", "loop", "scan")
 
 
-@pytest.mark.parametrize(
-    "case",
-    [c for c in CONFORMANCE if c.name not in UNSUPPORTED_CASES],
-    ids=lambda c: c.name,
-)
+# test_if_seq, test_if_opt, test_loop13_seq and test_loop16_seq_none carry sequences and
+# optionals through the bodies (tests/packager/test_sequences.py covers those values)
+@pytest.mark.parametrize("case", CONFORMANCE, ids=lambda c: c.name)
 def test_conformance(case):
     check_conformance_case(case)
-
-
-@pytest.mark.parametrize(
-    "case", [c for c in CONFORMANCE if c.name in UNSUPPORTED_CASES], ids=lambda c: c.name
-)
-def test_conformance_sequence_cases_are_refused(case):
-    with pytest.raises(UnsupportedOpError, match="Sequence|Optional"):
-        package(case.model)
 
 
 # ---- loader checks and memory --------------------------------------------------------
