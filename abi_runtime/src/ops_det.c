@@ -3,6 +3,7 @@
  * with partial pivoting in double precision.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "numeric.h"
@@ -58,7 +59,9 @@ Status op_det(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
     Status st = tensor_alloc(out[0], x->dtype, r - 2, x->dims, err);
     if (st != ST_OK)
         return st;
-    double *a = malloc((size_t)(m * m > 0 ? m * m : 1) * sizeof *a); /* (m, m) */
+    /* m * m doubles may exceed the 32-bit address space for a float16 x */
+    double *a = (uint64_t)m * (uint64_t)m > SIZE_MAX / sizeof(double) ? NULL
+              : malloc((size_t)(m * m > 0 ? m * m : 1) * sizeof *a); /* (m, m) */
     if (!a)
         return node_fail(n, err, ST_OOM, "out of memory for a %lld x %lld "
                          "matrix", (long long)m, (long long)m);

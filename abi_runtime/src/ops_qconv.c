@@ -9,6 +9,7 @@
  * the factor computed in float32, saturated to the output's 8-bit type.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "numeric.h"
@@ -131,6 +132,14 @@ static void qconv_run(const QConvGeom *g, const int32_t *xz, const int32_t *wz,
         }
 }
 
+/* count int32 values (at least one), NULL when they do not fit memory. */
+static int32_t *i32_alloc(int64_t count)
+{
+    if ((uint64_t)count > SIZE_MAX / sizeof(int32_t))
+        return NULL;
+    return malloc((size_t)(count ? count : 1) * sizeof(int32_t));
+}
+
 /* Fail unless t is int8 or uint8 (name says which input). */
 static Status require_8bit(const Node *n, const Tensor *t, const char *name,
                            Err *err)
@@ -178,8 +187,8 @@ static Status qconv_common(const Node *n, const Tensor *x, const Tensor *xzp,
         dims[2 + i] = g->out[3 - g->s + i];
     if ((st = tensor_alloc(y, DT_INT32, 2 + g->s, dims, err)))
         return st;
-    int32_t *xz = malloc((size_t)(x->numel ? x->numel : 1) * sizeof *xz);
-    int32_t *wz = malloc((size_t)(w->numel ? w->numel : 1) * sizeof *wz);
+    int32_t *xz = i32_alloc(x->numel); /* (N, C, in...) x - x_zero_point */
+    int32_t *wz = i32_alloc(w->numel); /* (M, C/group, k...) w - w_zero_point */
     if (!xz || !wz) {
         free(xz);
         free(wz);
