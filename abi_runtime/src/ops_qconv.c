@@ -250,14 +250,13 @@ Status op_qlinear_conv(const Node *n, Tensor *const *in, Tensor *const *out,
     double hi = yzp->dtype == DT_INT8 ? 127.0 : 255.0;
     double zy = (double)elem_get_i(yzp, 0);
     int64_t plane = g.out[0] * g.out[1] * g.out[2];
-    const int32_t *a = acc.data;
+    const int32_t *a = acc.data, *b = bias ? bias->data : NULL;
+    float sx = ((const float *)xs->data)[0], sy = ((const float *)ys->data)[0];
     for (int64_t i = 0; i < acc.numel; i++) {
         int64_t oc = plane ? i / plane % g.m : 0;
-        float f = (float)elem_get_f(xs, 0) * (float)elem_get_f(ws, ws->numel == 1 ? 0 : oc);
-        f = f / (float)elem_get_f(ys, 0);
+        float f = sx * ((const float *)ws->data)[ws->numel == 1 ? 0 : oc] / sy;
         /* the bias adds in int32 before scaling, wrapping like the sum */
-        int32_t v = bias ? (int32_t)((uint32_t)a[i] + (uint32_t)((const int32_t *)bias->data)[oc])
-                         : a[i];
+        int32_t v = b ? (int32_t)((uint32_t)a[i] + (uint32_t)b[oc]) : a[i];
         double q = nearbyint((double)v * (double)f + zy);
         q = isnan(q) ? 0.0 : q < lo ? lo : q > hi ? hi : q;
         elem_set_i(out[0], i, (int64_t)q);
