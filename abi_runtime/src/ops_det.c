@@ -50,11 +50,11 @@ Status op_det(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
                          "supported (float16, float32, float64)",
                          dtype_name(x->dtype));
     int32_t r = x->ndim;
+    char buf[96];
     if (r < 2 || x->dims[r - 1] != x->dims[r - 2])
         return node_fail(n, err, ST_SHAPE_MISMATCH, "expected (..., M, M) "
-                         "square matrices, got rank %d with last dims %lld, "
-                         "%lld", (int)r, (long long)(r > 1 ? x->dims[r - 2] : 0),
-                         (long long)(r > 0 ? x->dims[r - 1] : 0));
+                         "square matrices, got shape %s",
+                         shape_str(x->dims, r, buf, (int)sizeof buf));
     int64_t m = x->dims[r - 1];
     Status st = tensor_alloc(out[0], x->dtype, r - 2, x->dims, err);
     if (st != ST_OK)

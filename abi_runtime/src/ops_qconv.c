@@ -15,6 +15,9 @@
 #include "numeric.h"
 #include "ops.h"
 
+/* Largest stride, dilation or pad accepted (keeps index arithmetic exact). */
+#define QCONV_ATTR_MAX ((int64_t)1 << 24)
+
 /* Geometry of one convolution, every tensor seen as 3 spatial dims (the
    missing leading ones of size 1). */
 typedef struct {
@@ -64,9 +67,11 @@ static Status qconv_geometry(const Node *n, const Tensor *x, const Tensor *w,
             return node_fail(n, err, ST_SHAPE_MISMATCH, "kernel_shape %lld "
                              "differs from the weight's %lld", (long long)ks[i],
                              (long long)g->k[d]);
-        if (g->stride[d] < 1 || g->dil[d] < 1 || pb < 0 || pe < 0)
+        if (g->stride[d] < 1 || g->dil[d] < 1 || pb < 0 || pe < 0 ||
+            g->stride[d] > QCONV_ATTR_MAX || g->dil[d] > QCONV_ATTR_MAX ||
+            pb > QCONV_ATTR_MAX || pe > QCONV_ATTR_MAX)
             return node_fail(n, err, ST_UNSUPPORTED_OP, "strides and dilations "
-                             "must be >= 1 and pads >= 0");
+                             "must be in [1, 2^24] and pads in [0, 2^24]");
         int64_t ek = (g->k[d] - 1) * g->dil[d] + 1; /* effective kernel */
         if (auto_pad == AP_VALID) {
             pb = pe = 0;
