@@ -1,6 +1,8 @@
 /*
  * ops_quant.c: QuantizeLinear and DequantizeLinear with per-tensor,
- * per-axis and blocked scales, for the 8-, 16- and 32-bit integer types.
+ * per-axis and blocked scales, for the 8-, 16- and 32-bit integer types;
+ * DynamicQuantizeLinear; the integer matrix products MatMulInteger and
+ * QLinearMatMul (the convolutions are in ops_qconv.c).
  */
 #include <math.h>
 
