@@ -5,6 +5,8 @@
  * QLinearMatMul (the convolutions are in ops_qconv.c).
  */
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 
 #include "numeric.h"
 #include "ops.h"
@@ -330,7 +332,25 @@ Status op_qlinear_matmul(const Node *n, Tensor *const *in, Tensor *const *out,
     double lo = yz->dtype == DT_INT8 ? -128.0 : 0.0;
     double hi = yz->dtype == DT_INT8 ? 127.0 : 255.0;
 
-    /* step 2: each batch's matrix product, then requantise */
+    /* step 2: the operands minus their zero points, as int32 */
+    int32_t *ad = NULL, *bd = NULL; /* like a (..., M, K) and b (..., K, N) */
+    if ((uint64_t)a->numel <= SIZE_MAX / 4 && (uint64_t)b->numel <= SIZE_MAX / 4) {
+        ad = malloc((size_t)(a->numel ? a->numel : 1) * sizeof *ad);
+        bd = malloc((size_t)(b->numel ? b->numel : 1) * sizeof *bd);
+    }
+    if (!ad || !bd) {
+        free(ad);
+        free(bd);
+        return node_fail(n, err, ST_OOM, "out of memory");
+    }
+    for (int64_t e = 0; e < a->numel; e++)
+        ad[e] = (int32_t)(elem_get_i(a, e) -
+                          elem_get_i(az, qmm_param_index(az, 1, m, nn, e / k % m, 0)));
+    for (int64_t e = 0; e < b->numel; e++)
+        bd[e] = (int32_t)(elem_get_i(b, e) -
+                          elem_get_i(bz, qmm_param_index(bz, 0, m, nn, 0, e % nn)));
+
+    /* step 3: each batch's matrix product, then requantise */
     for (int64_t p = 0; p < batch; p++) {
         int64_t oa = 0, ob = 0, rem = p, sa = m * k, sb = k * nn;
         for (int32_t d = r - 1; d >= 0; d--) {
@@ -348,12 +368,10 @@ Status op_qlinear_matmul(const Node *n, Tensor *const *in, Tensor *const *out,
         }
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = 0; j < nn; j++) {
-                int64_t za = elem_get_i(az, qmm_param_index(az, 1, m, nn, i, j));
-                int64_t zb = elem_get_i(bz, qmm_param_index(bz, 0, m, nn, i, j));
+                const int32_t *ar = ad + oa + i * k, *bc = bd + ob + j;
                 uint32_t acc = 0; /* the sum may wrap in 32 bits */
                 for (int64_t t = 0; t < k; t++)
-                    acc += (uint32_t)((elem_get_i(a, oa + i * k + t) - za) *
-                                      (elem_get_i(b, ob + t * nn + j) - zb));
+                    acc += (uint32_t)(ar[t] * bc[t * nn]); /* |.| <= 2^16 */
                 double f = qmm_factor(as->dtype,
                                       elem_get_f(as, qmm_param_index(as, 1, m, nn, i, j)),
                                       elem_get_f(bs, qmm_param_index(bs, 0, m, nn, i, j)),
@@ -364,5 +382,7 @@ Status op_qlinear_matmul(const Node *n, Tensor *const *in, Tensor *const *out,
                 elem_set_i(out[0], (p * m + i) * nn + j, (int64_t)q);
             }
     }
+    free(ad);
+    free(bd);
     return ST_OK;
 }
