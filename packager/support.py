@@ -33,6 +33,7 @@ FLOAT32 = frozenset({_T.FLOAT})
 HALVES = frozenset({_T.FLOAT16, _T.BFLOAT16})
 F32_F16 = frozenset({_T.FLOAT, _T.FLOAT16})
 STRING = frozenset({_T.STRING})
+INT8S = frozenset({_T.INT8, _T.UINT8})
 
 # Element types the runtime can hold at all (tensor.h DType); strings only pass through.
 RUNTIME_DTYPES = NUMERIC_BOOL | {_T.STRING}
@@ -80,6 +81,13 @@ OP_DTYPES: dict[str, frozenset[int]] = {
     **{op: STRING for op in ("StringConcat", "StringSplit", "StringNormalizer",
                              "RegexFullMatch")},
     "TfIdfVectorizer": frozenset({_T.INT32, _T.INT64, _T.STRING}),
+    # spectral transforms, linear algebra, quantized products (ops_signal.c, ops_det.c,
+    # ops_quant.c, ops_qconv.c), Bernoulli (ops_random.c)
+    **{op: FLOATS for op in ("DFT", "STFT", "Det", "Bernoulli")},
+    "MelWeightMatrix": frozenset({_T.INT32, _T.INT64}),
+    **{op: INT8S for op in ("QLinearMatMul", "QLinearConv", "ConvInteger")},
+    # every stored dtype but string: the bytes are reinterpreted
+    "BitCast": NUMERIC_BOOL,
 }
 # Ops whose later inputs must also have a supported dtype: op -> (input index, dtypes).
 _MORE_INPUTS: dict[str, tuple[tuple[int, frozenset[int]], ...]] = {
@@ -96,6 +104,10 @@ _MORE_INPUTS: dict[str, tuple[tuple[int, frozenset[int]], ...]] = {
     "NonMaxSuppression": ((1, FLOAT32),),
     "LinearAttention": ((3, F32_F16),),  # past_state may differ from query
     "StringConcat": ((1, STRING),),
+    "QLinearMatMul": ((1, FLOATS), (3, INT8S), (4, FLOATS), (6, FLOATS)),
+    "QLinearConv": ((1, FLOAT32), (3, INT8S), (4, FLOAT32), (6, FLOAT32)),
+    "ConvInteger": ((1, INT8S),),
+    "STFT": ((2, FLOATS),),
 }
 
 
@@ -167,17 +179,42 @@ def _attr(node: onnx.NodeProto, name: str, default):
     return default
 
 
-def _check_attributes(node: onnx.NodeProto, opset: int, constants: dict) -> None:
+def _check_bitcast(node: onnx.NodeProto, opset: int, dtypes: dict[str, int]) -> None:
+    """Refuse a BitCast to string or between dtypes of different widths."""
+    to = _attr(node, "to", 0)
+    source = dtypes.get(node.input[0]) if node.input else None
+    if to not in NUMERIC_BOOL:
+        raise _refuse(node, opset, f"bit cast to {_dtype_name(to)} is not supported")
+    if source in NUMERIC_BOOL:
+        width = onnx.helper.tensor_dtype_to_np_dtype
+        if width(source).itemsize != width(to).itemsize:
+            raise _refuse(node, opset, f"bit cast from {_dtype_name(source)} to "
+                          f"{_dtype_name(to)} changes the element width; BitCast "
+                          "needs dtypes of the same width")  # fmt: skip
+
+
+def _check_attributes(
+    node: onnx.NodeProto, opset: int, constants: dict, dtypes: dict[str, int]
+) -> None:
     op = node.op_type
     if op == "LpNormalization" and _attr(node, "p", 2) not in (1, 2):
         raise _refuse(node, opset, f"p = {_attr(node, 'p', 2)} is not supported (1 or 2)")
     if op == "BatchNormalization" and _attr(node, "spatial", 1) != 1:
         raise _refuse(node, opset, "spatial = 0 is not supported")
     if op == "Dropout" and len(node.input) > 2 and node.input[2]:
+        # training mode is deterministic only with ratio 0 (identity, all-true mask); a
+        # training_mode computed at run time is checked by the runtime on each request
         mode = constants.get(node.input[2])
-        if mode is None or bool(mode.reshape(-1)[0]):
-            raise _refuse(node, opset, "training_mode must be a constant false; "
-                          "the runtime runs inference only")  # fmt: skip
+        has_ratio = len(node.input) > 1 and bool(node.input[1])
+        ratio = constants.get(node.input[1]) if has_ratio else None
+        ratio_value = float(ratio.reshape(-1)[0]) if ratio is not None and ratio.size else 0.5
+        known = ratio is not None or not has_ratio  # else the runtime checks it
+        if mode is not None and bool(mode.reshape(-1)[0]) and known and ratio_value != 0.0:
+            raise _refuse(node, opset, f"training_mode is true with ratio {ratio_value:g}: "
+                          "the random mask is not supported (only ratio 0 is "
+                          "deterministic); set training_mode false for inference")  # fmt: skip
+    if op == "BitCast":
+        _check_bitcast(node, opset, dtypes)
     if op == "DeformConv":
         # the runtime convolves 2-D images only (ops_deformconv.c)
         for name, want in (("kernel_shape", 2), ("strides", 2), ("dilations", 2), ("pads", 4)):
@@ -205,13 +242,15 @@ def check_model_support(model: onnx.ModelProto, opset_of) -> None:
     """
     graph = model.graph
     dtypes = value_dtypes(graph)
+    # small constants some checks read (Dropout's training_mode and ratio)
     constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer
-                 if t.data_type == _T.BOOL}  # fmt: skip
+                 if t.data_type in (_T.BOOL, *FLOATS) and len(t.dims) <= 1
+                 and (not t.dims or t.dims[0] <= 1)}  # fmt: skip
     for node in graph.node:
         if node.op_type == "Constant":
             continue
         opset = opset_of(model, node.domain)
         _check_dtypes(node, opset, dtypes)
-        _check_attributes(node, opset, constants)
+        _check_attributes(node, opset, constants, dtypes)
         check_text_node(node, opset)  # patterns, locales, pools of the text ops
         logger.debug("support: %s (%s) accepted", node.name, node.op_type)

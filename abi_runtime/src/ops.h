@@ -270,7 +270,24 @@ typedef Status (*OpPrepare)(const Model *m, Node *n, Err *err);
     OP(RegexFullMatch, op_regex_full_match, prep_regex_full_match, 1, 1, 1, 1)\
                               /* bool: all of x matches the pattern */        \
     OP(TfIdfVectorizer, op_tfidf, prep_tfidf, 1, 1, 1, 1)                     \
-                              /* weighted n-gram counts per row */
+                              /* weighted n-gram counts per row */            \
+    /* spectral transforms (ops_signal.c) */                                \
+    OP(DFT, op_dft, NULL, 1, 3, 1, 1)       /* FFT along an axis, re/im */    \
+    OP(STFT, op_stft, NULL, 2, 4, 1, 1)     /* DFT of windowed frames */      \
+    OP(MelWeightMatrix, op_mel_weight_matrix, NULL, 5, 5, 1, 1)               \
+                                  /* triangular mel filterbank (bins, mels) */\
+    /* bit reinterpretation (ops_bitcast.c), linear algebra (ops_det.c) */  \
+    OP(BitCast, op_bitcast, NULL, 1, 1, 1, 1) /* same bytes, dtype `to` */    \
+    OP(Det, op_det, NULL, 1, 1, 1, 1)       /* det of (..., M, M), LU */      \
+    /* quantized products (ops_quant.c, ops_qconv.c) */                     \
+    OP(QLinearMatMul, op_qlinear_matmul, NULL, 8, 8, 1, 1)                    \
+                          /* q((A-za)(B-zb) sa sb / sy) + zy, 8-bit */        \
+    OP(ConvInteger, op_conv_integer, NULL, 2, 4, 1, 1)                        \
+                          /* int32 conv(x - zx, w - zw) */                    \
+    OP(QLinearConv, op_qlinear_conv, NULL, 8, 9, 1, 1)                        \
+                          /* q((conv(x-zx, w-zw) + B) sx sw / sy) + zy */     \
+    /* random draws, deterministic cases only (ops_random.c) */             \
+    OP(Bernoulli, op_bernoulli, NULL, 1, 1, 1, 1) /* p in {0, 1}: y = p */
 
 /*
  * The ai.onnx.ml domain: the same columns, its own list (the rows use the

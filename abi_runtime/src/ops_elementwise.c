@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "numeric.h" /* Dropout reads its ratio */
 #include "ops.h"
 
 /* ---- unary ---------------------------------------------------------- */
@@ -227,11 +228,18 @@ Status op_binary(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
 Status op_identity(const Node *n, Tensor *const *in, Tensor *const *out,
                    Err *err)
 {
-    /* training mode draws a random mask; inference results would be wrong */
+    /* training mode draws a random mask unless the ratio is 0 (default
+       0.5): the draw is not reproducible, so it is refused */
     if (n->op == OP_Dropout && n->n_in > 2 && in[2] && in[2]->numel &&
-        in[2]->dtype == DT_BOOL && ((const uint8_t *)in[2]->data)[0])
-        return node_fail(n, err, ST_UNSUPPORTED_OP, "training_mode = true is "
-                         "not supported (inference only)");
+        in[2]->dtype == DT_BOOL && ((const uint8_t *)in[2]->data)[0]) {
+        const Tensor *r = n->n_in > 1 ? in[1] : NULL;
+        double ratio = r && r->numel == 1 && dtype_is_float(r->dtype)
+                     ? elem_get_f(r, 0) : 0.5;
+        if (ratio != 0.0)
+            return node_fail(n, err, ST_UNSUPPORTED_OP, "training_mode = true "
+                             "with ratio %g draws a random mask, which is not "
+                             "supported (only ratio 0 is deterministic)", ratio);
+    }
     /* a sequence of tensors or an empty optional: a deep copy */
     if (in[0]->kind == TK_SEQ_TENSOR || in[0]->kind == TK_NONE)
         return tensor_copy(out[0], in[0], err);

@@ -1,8 +1,12 @@
 /*
  * ops_quant.c: QuantizeLinear and DequantizeLinear with per-tensor,
- * per-axis and blocked scales, for the 8-, 16- and 32-bit integer types.
+ * per-axis and blocked scales, for the 8-, 16- and 32-bit integer types;
+ * DynamicQuantizeLinear; the integer matrix products MatMulInteger and
+ * QLinearMatMul (the convolutions are in ops_qconv.c).
  */
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 
 #include "numeric.h"
 #include "ops.h"
@@ -236,5 +240,149 @@ Status op_matmul_integer(const Node *n, Tensor *const *in, Tensor *const *out,
                 }
                 y[(p * m + i) * nn + j] = (int32_t)acc;
             }
+    return ST_OK;
+}
+
+/* The requantisation factor a_scale * b_scale / y_scale computed in the
+   scales' dtype, as numpy does: float16 rounds after each operation
+   (computed in float32), float32 in float32, float64 in double. */
+static double qmm_factor(int32_t dt, double as, double bs, double ys)
+{
+    if (dt == DT_FLOAT16) {
+        float p = half_to_float(double_to_half((double)((float)as * (float)bs)));
+        return half_to_float(double_to_half((double)(p / (float)ys)));
+    }
+    if (dt == DT_FLOAT)
+        return (double)((float)((float)as * (float)bs) / (float)ys);
+    return as * bs / ys;
+}
+
+/* Index into a scale or zero point t of the per-row (rows = M, a's) or
+   per-column (cols = N, b's and y's) form, or 0 per tensor; -1 when t
+   has neither form: numel 1, or numel M with last dim 1 (per row), or
+   numel N along the last dim (per column). */
+static int64_t qmm_param_index(const Tensor *t, int per_row, int64_t m,
+                               int64_t nn, int64_t i, int64_t j)
+{
+    if (t->numel == 1)
+        return 0;
+    int64_t last = t->ndim ? t->dims[t->ndim - 1] : 1;
+    if (per_row)
+        return t->numel == m && t->ndim >= 2 && last == 1 ? i : -1;
+    return t->numel == nn && last == nn ? j : -1;
+}
+
+/*
+ * Y = saturate(round_half_even(((A - a_zero_point) x (B - b_zero_point))
+ * * a_scale * b_scale / y_scale) + y_zero_point): A (..., M, K) and B
+ * (..., K, N) 8-bit with numpy-broadcast batch dims; Y in y_zero_point's
+ * dtype. Scales and zero points: per tensor, per row of A ((M, 1)) or per
+ * column of B and Y (N along the last dim); float32, float16 or float64.
+ */
+Status op_qlinear_matmul(const Node *n, Tensor *const *in, Tensor *const *out,
+                         Err *err)
+{
+    const Tensor *a = in[0], *as = in[1], *az = in[2], *b = in[3];
+    const Tensor *bs = in[4], *bz = in[5], *ys = in[6], *yz = in[7];
+    if (a->ndim < 2 || b->ndim < 2 || dtype_size(a->dtype) != 1 ||
+        dtype_size(b->dtype) != 1 || a->dtype == DT_BOOL || b->dtype == DT_BOOL ||
+        az->dtype != a->dtype || bz->dtype != b->dtype ||
+        (yz->dtype != DT_INT8 && yz->dtype != DT_UINT8))
+        return node_fail(n, err, ST_UNSUPPORTED_OP, "expected int8 or uint8 "
+                         "matrices of rank >= 2 with zero points of their "
+                         "dtypes, got %s and %s", dtype_name(a->dtype),
+                         dtype_name(b->dtype));
+    if (!dtype_is_float(as->dtype) || bs->dtype != as->dtype ||
+        ys->dtype != as->dtype)
+        return node_fail(n, err, ST_UNSUPPORTED_OP, "scales must share one float "
+                         "dtype, got %s, %s, %s", dtype_name(as->dtype),
+                         dtype_name(bs->dtype), dtype_name(ys->dtype));
+    int64_t m = a->dims[a->ndim - 2], k = a->dims[a->ndim - 1];
+    int64_t nn = b->dims[b->ndim - 1];
+    if (b->dims[b->ndim - 2] != k)
+        return node_fail(n, err, ST_SHAPE_MISMATCH, "inner dims differ: %lld "
+                         "vs %lld", (long long)k, (long long)b->dims[b->ndim - 2]);
+    if (qmm_param_index(as, 1, m, nn, 0, 0) < 0 ||
+        qmm_param_index(az, 1, m, nn, 0, 0) < 0 ||
+        qmm_param_index(bs, 0, m, nn, 0, 0) < 0 ||
+        qmm_param_index(bz, 0, m, nn, 0, 0) < 0 ||
+        qmm_param_index(ys, 0, m, nn, 0, 0) < 0 ||
+        qmm_param_index(yz, 0, m, nn, 0, 0) < 0)
+        return node_fail(n, err, ST_UNSUPPORTED_OP, "scales and zero points must "
+                         "be per tensor, per row of a ((M, 1)) or per column of "
+                         "b and y (N values)");
+
+    /* step 1: broadcast batch dims (right-aligned) */
+    int32_t ba = a->ndim - 2, bb = b->ndim - 2, r = ba > bb ? ba : bb;
+    int64_t dims[MAX_RANK], batch = 1;
+    for (int32_t d = 0; d < r; d++) {
+        int64_t da = d - (r - ba) >= 0 ? a->dims[d - (r - ba)] : 1;
+        int64_t db = d - (r - bb) >= 0 ? b->dims[d - (r - bb)] : 1;
+        if (da != db && da != 1 && db != 1)
+            return node_fail(n, err, ST_SHAPE_MISMATCH, "batch dims %lld and "
+                             "%lld do not broadcast", (long long)da, (long long)db);
+        dims[d] = da == 1 ? db : da;
+        batch *= dims[d];
+    }
+    dims[r] = m;
+    dims[r + 1] = nn;
+    Status st = tensor_alloc(out[0], yz->dtype, r + 2, dims, err);
+    if (st != ST_OK || out[0]->numel == 0)
+        return st;
+    double lo = yz->dtype == DT_INT8 ? -128.0 : 0.0;
+    double hi = yz->dtype == DT_INT8 ? 127.0 : 255.0;
+
+    /* step 2: the operands minus their zero points, as int32 */
+    int32_t *ad = NULL, *bd = NULL; /* like a (..., M, K) and b (..., K, N) */
+    if ((uint64_t)a->numel <= SIZE_MAX / 4 && (uint64_t)b->numel <= SIZE_MAX / 4) {
+        ad = malloc((size_t)(a->numel ? a->numel : 1) * sizeof *ad);
+        bd = malloc((size_t)(b->numel ? b->numel : 1) * sizeof *bd);
+    }
+    if (!ad || !bd) {
+        free(ad);
+        free(bd);
+        return node_fail(n, err, ST_OOM, "out of memory");
+    }
+    for (int64_t e = 0; e < a->numel; e++)
+        ad[e] = (int32_t)(elem_get_i(a, e) -
+                          elem_get_i(az, qmm_param_index(az, 1, m, nn, e / k % m, 0)));
+    for (int64_t e = 0; e < b->numel; e++)
+        bd[e] = (int32_t)(elem_get_i(b, e) -
+                          elem_get_i(bz, qmm_param_index(bz, 0, m, nn, 0, e % nn)));
+
+    /* step 3: each batch's matrix product, then requantise */
+    for (int64_t p = 0; p < batch; p++) {
+        int64_t oa = 0, ob = 0, rem = p, sa = m * k, sb = k * nn;
+        for (int32_t d = r - 1; d >= 0; d--) {
+            int64_t idx = rem % dims[d];
+            rem /= dims[d];
+            int32_t da = d - (r - ba), db = d - (r - bb);
+            if (da >= 0) {
+                oa += (a->dims[da] == 1 ? 0 : idx) * sa;
+                sa *= a->dims[da];
+            }
+            if (db >= 0) {
+                ob += (b->dims[db] == 1 ? 0 : idx) * sb;
+                sb *= b->dims[db];
+            }
+        }
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < nn; j++) {
+                const int32_t *ar = ad + oa + i * k, *bc = bd + ob + j;
+                uint32_t acc = 0; /* the sum may wrap in 32 bits */
+                for (int64_t t = 0; t < k; t++)
+                    acc += (uint32_t)(ar[t] * bc[t * nn]); /* |.| <= 2^16 */
+                double f = qmm_factor(as->dtype,
+                                      elem_get_f(as, qmm_param_index(as, 1, m, nn, i, j)),
+                                      elem_get_f(bs, qmm_param_index(bs, 0, m, nn, i, j)),
+                                      elem_get_f(ys, qmm_param_index(ys, 0, m, nn, i, j)));
+                double zy = (double)elem_get_i(yz, qmm_param_index(yz, 0, m, nn, i, j));
+                double q = nearbyint((double)(int32_t)acc * f + zy);
+                q = isnan(q) ? 0.0 : q < lo ? lo : q > hi ? hi : q;
+                elem_set_i(out[0], (p * m + i) * nn + j, (int64_t)q);
+            }
+    }
+    free(ad);
+    free(bd);
     return ST_OK;
 }
