@@ -83,6 +83,7 @@ typedef struct {
     float lo, hi;
 } Tile;
 
+#ifndef __wasm_simd128__
 /* The starting value of tile element (r, j): C on later k blocks, else
    the bias. */
 static float tile_init(const Tile *t, int r, int j)
@@ -106,7 +107,6 @@ static void tile_store(const Tile *t, const float *acc)
         }
 }
 
-#ifndef __wasm_simd128__
 /* Reference micro-kernel: tile (+)= a (k, MR)^T b (k, NR). */
 static void kernel(int64_t k, const float *a, const float *b, const Tile *t)
 {
@@ -121,92 +121,111 @@ static void kernel(int64_t k, const float *a, const float *b, const Tile *t)
     tile_store(t, acc);
 }
 #else
-/* SIMD128 micro-kernel: same contract as the reference above. Twelve
-   accumulators (4 rows x 3 vectors), three B vectors and the A vector fit
-   the sixteen vector registers of x86-64 hosts; the loops are unrolled,
-   so acc lives in registers. Measured on wasmtime: 4x12 with lane
-   broadcasts beats 6x8 and 8x8 with load-and-splat by ~30%. */
-static void kernel(int64_t k, const float *a, const float *b, const Tile *t)
+/* body for each row r of R (a constant), unrolled */
+#define TILE_ROWS(R, body) \
+    _Pragma("clang loop unroll(full)") for (int r = 0; r < (R); r++) body
+
+/* SIMD128 micro-kernel for tiles of R valid rows (R = 1..4, a constant
+   after inlining): same contract as the reference above, but rows past R
+   are never computed. Twelve accumulators (4 rows x 3 vectors), three B
+   vectors and the A vector nearly fill the sixteen vector registers of
+   x86-64 hosts. The k loop is not unrolled: Cranelift places every load
+   of an iteration before its arithmetic, so an unrolled body keeps all
+   loaded vectors alive at once and spills accumulators. */
+static inline __attribute__((always_inline)) void
+kernel_rows(const int R, int64_t k, const float *a, const float *b, const Tile *t)
 {
     enum { NV = GEMM_NR / 4 };
     v128_t acc[GEMM_MR][NV];
-    int full = t->rows == GEMM_MR && t->cols == GEMM_NR;
-    if (full && !t->first) {
-#pragma clang loop unroll(full)
-        for (int r = 0; r < GEMM_MR; r++)
-#pragma clang loop unroll(full)
+    float row[GEMM_NR];   /* scratch for a partial row of C */
+    int full = t->cols == GEMM_NR;
+
+    /* step 1: start from C on later k blocks, else from the biases */
+    if (!t->first) {
+        TILE_ROWS(R, {
+            const float *src = t->c + r * t->ldc;
+            if (!full) {
+                memset(row, 0, sizeof row);
+                memcpy(row, src, sizeof(float) * (size_t)t->cols);
+                src = row;
+            }
+            _Pragma("clang loop unroll(full)")
             for (int v = 0; v < NV; v++)
-                acc[r][v] = v128_load(t->c + r * t->ldc + 4 * v);
-    } else if (t->first && (!t->bias_col || t->cols == GEMM_NR)) {
-        /* bias by row (splat) plus bias by column (vectors) */
+                acc[r][v] = v128_load(src + 4 * v);
+        });
+    } else {
         v128_t bc[NV];
-#pragma clang loop unroll(full)
+        const float *col = t->bias_col;
+        if (col && !full) {
+            memset(row, 0, sizeof row);
+            memcpy(row, col, sizeof(float) * (size_t)t->cols);
+            col = row;
+        }
+        _Pragma("clang loop unroll(full)")
         for (int v = 0; v < NV; v++)
-            bc[v] = t->bias_col ? v128_load(t->bias_col + 4 * v) : f32x4_splat(0.0f);
-#pragma clang loop unroll(full)
-        for (int r = 0; r < GEMM_MR; r++) {
-            v128_t br = f32x4_splat(t->bias_row && r < t->rows ? t->bias_row[r] : 0.0f);
-#pragma clang loop unroll(full)
+            bc[v] = col ? v128_load(col + 4 * v) : f32x4_splat(0.0f);
+        TILE_ROWS(R, {
+            v128_t br = f32x4_splat(t->bias_row ? t->bias_row[r] : 0.0f);
+            _Pragma("clang loop unroll(full)")
             for (int v = 0; v < NV; v++)
                 acc[r][v] = f32x4_add(br, bc[v]);
-        }
-    } else {
-        /* edge tiles: element by element */
-        float init[GEMM_MR * GEMM_NR];
-        for (int r = 0; r < GEMM_MR; r++)
-            for (int j = 0; j < GEMM_NR; j++)
-                init[r * GEMM_NR + j] = tile_init(t, r, j);
-#pragma clang loop unroll(full)
-        for (int r = 0; r < GEMM_MR; r++)
-#pragma clang loop unroll(full)
-            for (int v = 0; v < NV; v++)
-                acc[r][v] = v128_load(init + r * GEMM_NR + 4 * v);
+        });
     }
-    /* one vector load of A and a lane broadcast per row: cheaper on
-       wasmtime than a load-and-splat per row */
-#pragma clang loop unroll_count(4)
+
+    /* step 2: one vector load of A and a lane broadcast per row */
+#ifdef __wasm_relaxed_simd__
+#pragma clang loop unroll_count(2)
+#else
+#pragma clang loop unroll(disable)
+#endif
     for (int64_t p = 0; p < k; p++, a += GEMM_MR, b += GEMM_NR) {
         v128_t bv[NV];
 #pragma clang loop unroll(full)
         for (int v = 0; v < NV; v++)
             bv[v] = v128_load(b + 4 * v);
         v128_t a4 = v128_load(a);
-        v128_t s0 = lane_splat(a4, 0), s1 = lane_splat(a4, 1);
-        v128_t s2 = lane_splat(a4, 2), s3 = lane_splat(a4, 3);
-#pragma clang loop unroll(full)
-        for (int v = 0; v < NV; v++) {
-            acc[0][v] = f32x4_madd(s0, bv[v], acc[0][v]);
-            acc[1][v] = f32x4_madd(s1, bv[v], acc[1][v]);
-            acc[2][v] = f32x4_madd(s2, bv[v], acc[2][v]);
-            acc[3][v] = f32x4_madd(s3, bv[v], acc[3][v]);
-        }
+        v128_t sp[GEMM_MR] = {lane_splat(a4, 0), lane_splat(a4, 1),
+                              lane_splat(a4, 2), lane_splat(a4, 3)};
+        TILE_ROWS(R, {
+            v128_t s = sp[r];
+            _Pragma("clang loop unroll(full)")
+            for (int v = 0; v < NV; v++)
+                acc[r][v] = f32x4_madd(s, bv[v], acc[r][v]);
+        });
     }
+
+    /* step 3: clamp on the last k block; NaN stays NaN: pmax(v, lo) and
+       pmin(v, hi) return v for NaN */
     if (t->last && (t->lo > -INFINITY || t->hi < INFINITY)) {
-        /* NaN stays NaN: pmax(v, lo) and pmin(v, hi) return v for NaN */
         v128_t lo = f32x4_splat(t->lo), hi = f32x4_splat(t->hi);
-#pragma clang loop unroll(full)
-        for (int r = 0; r < GEMM_MR; r++)
-#pragma clang loop unroll(full)
+        TILE_ROWS(R, {
+            _Pragma("clang loop unroll(full)")
             for (int v = 0; v < NV; v++)
                 acc[r][v] = f32x4_pmin(f32x4_pmax(acc[r][v], lo), hi);
+        });
     }
-    if (full) {
-#pragma clang loop unroll(full)
-        for (int r = 0; r < GEMM_MR; r++)
-#pragma clang loop unroll(full)
-            for (int v = 0; v < NV; v++)
-                v128_store(t->c + r * t->ldc + 4 * v, acc[r][v]);
-        return;
-    }
-    float out[GEMM_MR * GEMM_NR];
-#pragma clang loop unroll(full)
-    for (int r = 0; r < GEMM_MR; r++)
-#pragma clang loop unroll(full)
+
+    /* step 4: store the valid part */
+    TILE_ROWS(R, {
+        float *dst = t->c + r * t->ldc;
+        _Pragma("clang loop unroll(full)")
         for (int v = 0; v < NV; v++)
-            v128_store(out + r * GEMM_NR + 4 * v, acc[r][v]);
-    Tile done = *t;
-    done.last = 0;  /* clamped above */
-    tile_store(&done, out);
+            v128_store(full ? dst + 4 * v : row + 4 * v, acc[r][v]);
+        if (!full)
+            memcpy(dst, row, sizeof(float) * (size_t)t->cols);
+    });
+}
+
+/* SIMD128 micro-kernel: one specialisation per number of valid rows. Not
+   inlined, so that the caller's state does not compete for registers. */
+static __attribute__((noinline)) void kernel(int64_t k, const float *a, const float *b, const Tile *t)
+{
+    switch (t->rows) {
+    case 4: kernel_rows(4, k, a, b, t); break;
+    case 3: kernel_rows(3, k, a, b, t); break;
+    case 2: kernel_rows(2, k, a, b, t); break;
+    default: kernel_rows(1, k, a, b, t); break;
+    }
 }
 #endif
 
@@ -221,16 +240,17 @@ static void gemm_block(int64_t m, int64_t nj, int64_t k, const float *pa,
     int64_t step = blocks > 1 ? (k + blocks - 1) / blocks : GEMM_KC;
     for (int64_t p0 = 0; p0 < k || p0 == 0; p0 += step) {
         int64_t kc = k - p0 < step ? k - p0 : step;
-        for (int64_t i0 = 0; i0 < m; i0 += GEMM_MR) {
-            const float *apanel = pa + (i0 / GEMM_MR) * k * GEMM_MR + p0 * GEMM_MR;
-            for (int64_t jp = 0; jp < nj; jp += GEMM_NR) {
+        /* the B panel (kc, GEMM_NR) stays in L1 while the A panels stream */
+        for (int64_t jp = 0; jp < nj; jp += GEMM_NR) {
+            const float *bpanel = pb + (jp / GEMM_NR) * k * GEMM_NR + p0 * GEMM_NR;
+            for (int64_t i0 = 0; i0 < m; i0 += GEMM_MR) {
                 Tile t = {c + i0 * ldc + jp, ldc,
                           (int)(m - i0 < GEMM_MR ? m - i0 : GEMM_MR),
                           (int)(nj - jp < GEMM_NR ? nj - jp : GEMM_NR),
                           p0 == 0, p0 + kc >= k,
                           ep->bias_row ? ep->bias_row + i0 : NULL,
                           bias_col ? bias_col + jp : NULL, ep->lo, ep->hi};
-                kernel(kc, apanel, pb + (jp / GEMM_NR) * k * GEMM_NR + p0 * GEMM_NR,
+                kernel(kc, pa + (i0 / GEMM_MR) * k * GEMM_MR + p0 * GEMM_MR, bpanel,
                        &t);
             }
         }
