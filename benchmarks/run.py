@@ -2,6 +2,7 @@
 
     python benchmarks/run.py                       # all models, all engines
     python benchmarks/run.py --models mlp --quick  # one model, fewer rounds
+    python benchmarks/layers.py --models superres  # then: each node on its own
 
 Builds the four models of benchmarks/models.py in torch, exports them to ONNX, packages
 them, then times each engine in its own process (one thread everywhere) and prints a table

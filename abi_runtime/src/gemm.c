@@ -4,8 +4,8 @@
  * Loop nest (outermost first), sized for a 32 KB L1 and a ~1 MB L2:
  *   1. blocks of nc columns of B, packed once (or read pre-packed)
  *   2. blocks of kc rows of k; C accumulates across them
- *   3. panels of GEMM_MR rows of A (kc x MR floats, stays in L1)
- *   4. panels of GEMM_NR columns of the B block: the micro-kernel
+ *   3. panels of the larger operand (one stays in L1)
+ *   4. panels of the smaller operand: the micro-kernel
  * The scalar micro-kernel is the reference; the SIMD128 one has the same
  * contract. Built with relaxed SIMD, the multiply-add is fused (one
  * rounding instead of two), so results differ from the plain build in the
@@ -18,8 +18,8 @@
 #include "gemm.h"
 #include "simd.h"
 
-#define GEMM_KC 256                   /* most rows of k per block */
-#define GEMM_B_BLOCK_FLOATS (64 * 1024) /* nc * kc: the B block in L2 */
+#define GEMM_KC 512                   /* most rows of k per block */
+#define GEMM_B_BLOCK_FLOATS (128 * 1024) /* nc * kc: the B block in L2 */
 
 _Static_assert(GEMM_MR == 4, "the SIMD micro-kernel broadcasts 4 lanes of A");
 _Static_assert(GEMM_NR % 4 == 0, "B panels are whole vectors");
@@ -83,6 +83,7 @@ typedef struct {
     float lo, hi;
 } Tile;
 
+#ifndef __wasm_simd128__
 /* The starting value of tile element (r, j): C on later k blocks, else
    the bias. */
 static float tile_init(const Tile *t, int r, int j)
@@ -106,7 +107,6 @@ static void tile_store(const Tile *t, const float *acc)
         }
 }
 
-#ifndef __wasm_simd128__
 /* Reference micro-kernel: tile (+)= a (k, MR)^T b (k, NR). */
 static void kernel(int64_t k, const float *a, const float *b, const Tile *t)
 {
@@ -121,92 +121,123 @@ static void kernel(int64_t k, const float *a, const float *b, const Tile *t)
     tile_store(t, acc);
 }
 #else
-/* SIMD128 micro-kernel: same contract as the reference above. Twelve
-   accumulators (4 rows x 3 vectors), three B vectors and the A vector fit
-   the sixteen vector registers of x86-64 hosts; the loops are unrolled,
-   so acc lives in registers. Measured on wasmtime: 4x12 with lane
-   broadcasts beats 6x8 and 8x8 with load-and-splat by ~30%. */
-static void kernel(int64_t k, const float *a, const float *b, const Tile *t)
+/* body for each row r of R (a constant), unrolled */
+#define TILE_ROWS(R, body) \
+    _Pragma("clang loop unroll(full)") for (int r = 0; r < (R); r++) body
+
+/* SIMD128 micro-kernel for tiles of R valid rows (R = 1..4) and V vectors
+   of valid columns (V = 1..3), constants after inlining: same contract as
+   the reference above, but rows past R and vectors past V are never
+   computed. Twelve accumulators (4 rows x 3 vectors), three B vectors and
+   the A vector nearly fill the sixteen vector registers of x86-64 hosts.
+   Cranelift places every load of a loop body before its arithmetic, so an
+   unrolled body keeps all its loaded vectors alive at once and spills
+   accumulators: the plain build does not unroll the k loop. The relaxed
+   build unrolls it twice: Cranelift's fused multiply-add overwrites a
+   multiplicand, so each accumulator changes register every step, and two
+   steps per iteration bring it back without moves (measured: 4x12 at
+   ~35 GFLOP/s in a 3x3 convolution against ~29 without unrolling). */
+static inline __attribute__((always_inline)) void
+kernel_rows(const int R, const int V, int64_t k, const float *a, const float *b,
+            const Tile *t)
 {
     enum { NV = GEMM_NR / 4 };
-    v128_t acc[GEMM_MR][NV];
-    int full = t->rows == GEMM_MR && t->cols == GEMM_NR;
-    if (full && !t->first) {
-#pragma clang loop unroll(full)
-        for (int r = 0; r < GEMM_MR; r++)
-#pragma clang loop unroll(full)
-            for (int v = 0; v < NV; v++)
-                acc[r][v] = v128_load(t->c + r * t->ldc + 4 * v);
-    } else if (t->first && (!t->bias_col || t->cols == GEMM_NR)) {
-        /* bias by row (splat) plus bias by column (vectors) */
-        v128_t bc[NV];
-#pragma clang loop unroll(full)
-        for (int v = 0; v < NV; v++)
-            bc[v] = t->bias_col ? v128_load(t->bias_col + 4 * v) : f32x4_splat(0.0f);
-#pragma clang loop unroll(full)
-        for (int r = 0; r < GEMM_MR; r++) {
-            v128_t br = f32x4_splat(t->bias_row && r < t->rows ? t->bias_row[r] : 0.0f);
-#pragma clang loop unroll(full)
-            for (int v = 0; v < NV; v++)
-                acc[r][v] = f32x4_add(br, bc[v]);
-        }
+    v128_t acc[GEMM_MR][NV];   /* [R][V] used */
+    float row[GEMM_NR];   /* scratch for a partial row of C */
+    int full = t->cols == GEMM_NR;
+
+    /* step 1: start from C on later k blocks, else from the biases */
+    if (!t->first) {
+        TILE_ROWS(R, {
+            const float *src = t->c + r * t->ldc;
+            if (!full) {
+                memset(row, 0, sizeof row);
+                memcpy(row, src, sizeof(float) * (size_t)t->cols);
+                src = row;
+            }
+            _Pragma("clang loop unroll(full)")
+            for (int v = 0; v < V; v++)
+                acc[r][v] = v128_load(src + 4 * v);
+        });
     } else {
-        /* edge tiles: element by element */
-        float init[GEMM_MR * GEMM_NR];
-        for (int r = 0; r < GEMM_MR; r++)
-            for (int j = 0; j < GEMM_NR; j++)
-                init[r * GEMM_NR + j] = tile_init(t, r, j);
-#pragma clang loop unroll(full)
-        for (int r = 0; r < GEMM_MR; r++)
-#pragma clang loop unroll(full)
-            for (int v = 0; v < NV; v++)
-                acc[r][v] = v128_load(init + r * GEMM_NR + 4 * v);
+        v128_t bc[NV];   /* [V] used */
+        const float *col = t->bias_col;
+        if (col && !full) {
+            memset(row, 0, sizeof row);
+            memcpy(row, col, sizeof(float) * (size_t)t->cols);
+            col = row;
+        }
+        _Pragma("clang loop unroll(full)")
+        for (int v = 0; v < V; v++)
+            bc[v] = col ? v128_load(col + 4 * v) : f32x4_splat(0.0f);
+        TILE_ROWS(R, {
+            v128_t br = f32x4_splat(t->bias_row ? t->bias_row[r] : 0.0f);
+            _Pragma("clang loop unroll(full)")
+            for (int v = 0; v < V; v++)
+                acc[r][v] = f32x4_add(br, bc[v]);
+        });
     }
-    /* one vector load of A and a lane broadcast per row: cheaper on
-       wasmtime than a load-and-splat per row */
-#pragma clang loop unroll_count(4)
+
+    /* step 2: one vector load of A and a lane broadcast per row */
+#ifdef __wasm_relaxed_simd__
+#pragma clang loop unroll_count(2)
+#else
+#pragma clang loop unroll(disable)
+#endif
     for (int64_t p = 0; p < k; p++, a += GEMM_MR, b += GEMM_NR) {
-        v128_t bv[NV];
+        v128_t bv[NV];   /* [V] used */
 #pragma clang loop unroll(full)
-        for (int v = 0; v < NV; v++)
+        for (int v = 0; v < V; v++)
             bv[v] = v128_load(b + 4 * v);
         v128_t a4 = v128_load(a);
-        v128_t s0 = lane_splat(a4, 0), s1 = lane_splat(a4, 1);
-        v128_t s2 = lane_splat(a4, 2), s3 = lane_splat(a4, 3);
-#pragma clang loop unroll(full)
-        for (int v = 0; v < NV; v++) {
-            acc[0][v] = f32x4_madd(s0, bv[v], acc[0][v]);
-            acc[1][v] = f32x4_madd(s1, bv[v], acc[1][v]);
-            acc[2][v] = f32x4_madd(s2, bv[v], acc[2][v]);
-            acc[3][v] = f32x4_madd(s3, bv[v], acc[3][v]);
-        }
+        v128_t sp[GEMM_MR] = {lane_splat(a4, 0), lane_splat(a4, 1),
+                              lane_splat(a4, 2), lane_splat(a4, 3)};
+        TILE_ROWS(R, {
+            v128_t s = sp[r];
+            _Pragma("clang loop unroll(full)")
+            for (int v = 0; v < V; v++)
+                acc[r][v] = f32x4_madd(s, bv[v], acc[r][v]);
+        });
     }
+
+    /* step 3: clamp on the last k block; NaN stays NaN: pmax(v, lo) and
+       pmin(v, hi) return v for NaN */
     if (t->last && (t->lo > -INFINITY || t->hi < INFINITY)) {
-        /* NaN stays NaN: pmax(v, lo) and pmin(v, hi) return v for NaN */
         v128_t lo = f32x4_splat(t->lo), hi = f32x4_splat(t->hi);
-#pragma clang loop unroll(full)
-        for (int r = 0; r < GEMM_MR; r++)
-#pragma clang loop unroll(full)
-            for (int v = 0; v < NV; v++)
+        TILE_ROWS(R, {
+            _Pragma("clang loop unroll(full)")
+            for (int v = 0; v < V; v++)
                 acc[r][v] = f32x4_pmin(f32x4_pmax(acc[r][v], lo), hi);
+        });
     }
-    if (full) {
-#pragma clang loop unroll(full)
-        for (int r = 0; r < GEMM_MR; r++)
-#pragma clang loop unroll(full)
-            for (int v = 0; v < NV; v++)
-                v128_store(t->c + r * t->ldc + 4 * v, acc[r][v]);
-        return;
+
+    /* step 4: store the valid part */
+    TILE_ROWS(R, {
+        float *dst = t->c + r * t->ldc;
+        _Pragma("clang loop unroll(full)")
+        for (int v = 0; v < V; v++)
+            v128_store(full ? dst + 4 * v : row + 4 * v, acc[r][v]);
+        if (!full)
+            memcpy(dst, row, sizeof(float) * (size_t)t->cols);
+    });
+}
+
+/* SIMD128 micro-kernel: one specialisation per number of valid rows and
+   of valid column vectors. Not inlined, so that the caller's state does
+   not compete for registers. */
+static __attribute__((noinline)) void kernel(int64_t k, const float *a, const float *b,
+                                             const Tile *t)
+{
+#define KERNEL_CASE(R, V) \
+    case (R) * 4 + (V): kernel_rows((R), (V), k, a, b, t); break;
+    switch (t->rows * 4 + (t->cols + 3) / 4) {
+    KERNEL_CASE(4, 3) KERNEL_CASE(4, 2) KERNEL_CASE(4, 1)
+    KERNEL_CASE(3, 3) KERNEL_CASE(3, 2) KERNEL_CASE(3, 1)
+    KERNEL_CASE(2, 3) KERNEL_CASE(2, 2) KERNEL_CASE(2, 1)
+    KERNEL_CASE(1, 3) KERNEL_CASE(1, 2) KERNEL_CASE(1, 1)
+    default: break; /* no valid element */
     }
-    float out[GEMM_MR * GEMM_NR];
-#pragma clang loop unroll(full)
-    for (int r = 0; r < GEMM_MR; r++)
-#pragma clang loop unroll(full)
-        for (int v = 0; v < NV; v++)
-            v128_store(out + r * GEMM_NR + 4 * v, acc[r][v]);
-    Tile done = *t;
-    done.last = 0;  /* clamped above */
-    tile_store(&done, out);
+#undef KERNEL_CASE
 }
 #endif
 
@@ -221,19 +252,24 @@ static void gemm_block(int64_t m, int64_t nj, int64_t k, const float *pa,
     int64_t step = blocks > 1 ? (k + blocks - 1) / blocks : GEMM_KC;
     for (int64_t p0 = 0; p0 < k || p0 == 0; p0 += step) {
         int64_t kc = k - p0 < step ? k - p0 : step;
-        for (int64_t i0 = 0; i0 < m; i0 += GEMM_MR) {
-            const float *apanel = pa + (i0 / GEMM_MR) * k * GEMM_MR + p0 * GEMM_MR;
-            for (int64_t jp = 0; jp < nj; jp += GEMM_NR) {
+        /* the panel of the smaller operand streams from L2 past one panel
+           of the larger, which stays in L1: A panels (kc, GEMM_MR) inner
+           when m <= nj, else B panels (kc, GEMM_NR) */
+        int64_t mp = (m + GEMM_MR - 1) / GEMM_MR, np = (nj + GEMM_NR - 1) / GEMM_NR;
+        int b_outer = m <= nj;
+        for (int64_t u = 0; u < (b_outer ? np : mp); u++)
+            for (int64_t v = 0; v < (b_outer ? mp : np); v++) {
+                int64_t i0 = (b_outer ? v : u) * GEMM_MR;
+                int64_t jp = (b_outer ? u : v) * GEMM_NR;
                 Tile t = {c + i0 * ldc + jp, ldc,
                           (int)(m - i0 < GEMM_MR ? m - i0 : GEMM_MR),
                           (int)(nj - jp < GEMM_NR ? nj - jp : GEMM_NR),
                           p0 == 0, p0 + kc >= k,
                           ep->bias_row ? ep->bias_row + i0 : NULL,
                           bias_col ? bias_col + jp : NULL, ep->lo, ep->hi};
-                kernel(kc, apanel, pb + (jp / GEMM_NR) * k * GEMM_NR + p0 * GEMM_NR,
-                       &t);
+                kernel(kc, pa + (i0 / GEMM_MR) * k * GEMM_MR + p0 * GEMM_MR,
+                       pb + (jp / GEMM_NR) * k * GEMM_NR + p0 * GEMM_NR, &t);
             }
-        }
         if (k == 0)
             break;
     }

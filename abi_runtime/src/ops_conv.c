@@ -96,47 +96,52 @@ typedef struct {
 /* PackB: columns = output pixels [j0, j0+nj), rows = (c, ky, kx). A
    panel whose pixels lie in one output row and whose kernel row falls
    inside the input is copied without bounds checks (contiguous when the
-   stride is 1); other panels check each element against the padding. */
+   stride is 1); other panels check each element against the padding.
+   The rows are walked as (c, ky, kx) loops: no division per row. */
 static void pack_im2col(const void *ctx, int64_t j0, int64_t nj, float *dst)
 {
     const Im2col *s = ctx;
     const ConvParams *p = s->p;
-    int64_t k = s->cg * s->kh * s->kw, sx = p->stride[1];
+    int64_t sx = p->stride[1], dy = p->dilation[0], dx = p->dilation[1];
+    int64_t oy = j0 / s->ow, ox = j0 % s->ow;
     for (int64_t jp = 0; jp < nj; jp += GEMM_NR) {
         /* top-left input corner of each output pixel of this panel */
         int64_t y0[GEMM_NR], x0[GEMM_NR];
         int cols = (int)(nj - jp < GEMM_NR ? nj - jp : GEMM_NR);
         for (int c = 0; c < cols; c++) {
-            int64_t j = j0 + jp + c;
-            y0[c] = (j / s->ow) * p->stride[0] - s->pt;
-            x0[c] = (j % s->ow) * p->stride[1] - s->pl;
+            y0[c] = oy * p->stride[0] - s->pt;
+            x0[c] = ox * sx - s->pl;
+            if (++ox == s->ow) {
+                ox = 0;
+                oy++;
+            }
         }
         int one_row = cols == GEMM_NR && y0[0] == y0[GEMM_NR - 1];
-        for (int64_t row = 0; row < k; row++) {
-            int64_t ch = row / (s->kh * s->kw), r = row % (s->kh * s->kw);
-            int64_t dy = (r / s->kw) * p->dilation[0];
-            int64_t dx = (r % s->kw) * p->dilation[1];
+        int64_t span = (GEMM_NR - 1) * sx;
+        for (int64_t ch = 0; ch < s->cg; ch++) {
             const float *plane = s->x + ch * s->ih * s->iw;
-            int64_t iy = y0[0] + dy, ix = x0[0] + dx;
-            if (one_row && iy >= 0 && iy < s->ih && ix >= 0 &&
-                ix + (GEMM_NR - 1) * sx < s->iw) {
-                const float *src = plane + iy * s->iw + ix;
-                if (sx == 1)
-                    memcpy(dst, src, sizeof(float) * GEMM_NR);
-                else
-                    for (int c = 0; c < GEMM_NR; c++) dst[c] = src[c * sx];
-                dst += GEMM_NR;
-                continue;
+            for (int64_t ky = 0; ky < s->kh; ky++) {
+                int64_t iy = y0[0] + ky * dy;
+                int row_in = one_row && iy >= 0 && iy < s->ih;
+                for (int64_t kx = 0; kx < s->kw; kx++, dst += GEMM_NR) {
+                    int64_t ix = x0[0] + kx * dx;
+                    if (row_in && ix >= 0 && ix + span < s->iw) {
+                        const float *src = plane + iy * s->iw + ix;
+                        if (sx == 1)
+                            memcpy(dst, src, sizeof(float) * GEMM_NR);
+                        else
+                            for (int c = 0; c < GEMM_NR; c++) dst[c] = src[c * sx];
+                        continue;
+                    }
+                    int c = 0;
+                    for (; c < cols; c++) {
+                        int64_t yy = y0[c] + ky * dy, xx = x0[c] + kx * dx;
+                        dst[c] = (yy >= 0 && yy < s->ih && xx >= 0 && xx < s->iw)
+                               ? plane[yy * s->iw + xx] : 0.0f;
+                    }
+                    for (; c < GEMM_NR; c++) dst[c] = 0.0f;
+                }
             }
-            int c = 0;
-            for (; c < cols; c++) {
-                iy = y0[c] + dy;
-                ix = x0[c] + dx;
-                dst[c] = (iy >= 0 && iy < s->ih && ix >= 0 && ix < s->iw)
-                       ? plane[iy * s->iw + ix] : 0.0f;
-            }
-            for (; c < GEMM_NR; c++) dst[c] = 0.0f;
-            dst += GEMM_NR;
         }
     }
 }

@@ -10,6 +10,7 @@
 
 #include "numeric.h"
 #include "ops.h"
+#include "simd.h"
 
 static Status require_floats(const Node *n, Tensor *const *in, Err *err)
 {
@@ -101,6 +102,43 @@ Status op_batchnorm(const Node *n, Tensor *const *in, Tensor *const *out,
    is normalised by its mean and variance (RMS: its root mean square),
    then Y = y * Scale + B, Scale and B broadcast over the row. Optional
    outputs Mean and InvStdDev have X's dims with 1 from axis on. */
+#ifdef __wasm_simd128__
+/* float32 LayerNormalization (RMSNormalization when rms) of X (rows, cols)
+   with a scale and bias of cols values each (b may be NULL): the same two
+   passes as op_layernorm, in float vectors. */
+static void layernorm_f32(const float *x, const float *scale, const float *b,
+                          float *y, int64_t rows, int64_t cols, float eps, int rms)
+{
+    for (int64_t r = 0; r < rows; r++, x += cols, y += cols) {
+        /* step 1: mean (0 for RMS), then the mean square deviation */
+        v128_t s4 = f32x4_splat(0.0f);
+        int64_t j = 0;
+        for (; j + 4 <= cols; j += 4) s4 = f32x4_add(s4, v128_load(x + j));
+        float sum = f32x4_hsum(s4);
+        for (; j < cols; j++) sum += x[j];
+        float mean = rms ? 0.0f : sum / (float)cols;
+        v128_t m4 = f32x4_splat(mean), q4 = f32x4_splat(0.0f);
+        for (j = 0; j + 4 <= cols; j += 4) {
+            v128_t d = f32x4_sub(v128_load(x + j), m4);
+            q4 = f32x4_add(q4, f32x4_mul(d, d));
+        }
+        float sq = f32x4_hsum(q4);
+        for (; j < cols; j++) sq += (x[j] - mean) * (x[j] - mean);
+        float inv = 1.0f / sqrtf(sq / (float)cols + eps);
+
+        /* step 2: normalise, scale, shift */
+        v128_t i4 = f32x4_splat(inv);
+        for (j = 0; j + 4 <= cols; j += 4) {
+            v128_t v = f32x4_mul(f32x4_mul(f32x4_sub(v128_load(x + j), m4), i4),
+                                 v128_load(scale + j));
+            v128_store(y + j, b ? f32x4_add(v, v128_load(b + j)) : v);
+        }
+        for (; j < cols; j++)
+            y[j] = (x[j] - mean) * inv * scale[j] + (b ? b[j] : 0.0f);
+    }
+}
+#endif
+
 Status op_layernorm(const Node *n, Tensor *const *in, Tensor *const *out,
                     Err *err)
 {
@@ -127,6 +165,14 @@ Status op_layernorm(const Node *n, Tensor *const *in, Tensor *const *out,
     for (int k = 1; k < n->n_out && k < 3; k++)
         if (out[k] && (st = tensor_alloc(out[k], x->dtype, x->ndim, dims, err)))
             return st;
+#ifdef __wasm_simd128__
+    if (x->dtype == DT_FLOAT && scale->dtype == DT_FLOAT && scale->numel == cols &&
+        (!b || (b->dtype == DT_FLOAT && b->numel == cols)) && n->n_out == 1) {
+        layernorm_f32(x->data, scale->data, b ? b->data : NULL, out[0]->data,
+                      rows, cols, (float)eps, rms);
+        return ST_OK;
+    }
+#endif
     for (int64_t r = 0; r < rows; r++) {
         double mean = 0.0, var = 0.0;
         for (int64_t j = 0; j < cols; j++)

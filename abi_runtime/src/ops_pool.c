@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "ops_elem.h"
+#include "simd.h"
 
 #define POOL_MAX_SPATIAL 3
 
@@ -119,6 +120,89 @@ static int64_t pool_out_size(const PoolParams *p, int a, int64_t in,
     return out;
 }
 
+/* The window cells [lo, hi) along one axis that fall inside [0, len) for a
+   window starting at x0: no division, a few steps at the borders only. */
+static void pool_window_range(int64_t x0, int64_t k, int64_t d, int64_t len,
+                              int64_t *lo, int64_t *hi)
+{
+    *lo = 0;
+    while (*lo < k && x0 + *lo * d < 0) (*lo)++;
+    *hi = k;
+    while (*hi > *lo && x0 + (*hi - 1) * d >= len) (*hi)--;
+}
+
+#ifdef __wasm_simd128__
+/* Four adjacent outputs y[0..3] of max pooling whose windows (rows
+   [ylo, yhi) of the kernel, every column) lie inside the input: pmax keeps
+   the first NaN the way the scalar loop does, lane by lane. */
+static void maxpool_row4(const float *xp, int64_t iw, int64_t y0, int64_t ylo,
+                         int64_t yhi, int64_t dh, int64_t x0, int64_t kw,
+                         int64_t dw, int64_t sx, float *y)
+{
+    v128_t mx = f32x4_splat(0.0f);
+    int first = 1;
+    for (int64_t ky = ylo; ky < yhi; ky++) {
+        const float *row = xp + (y0 + ky * dh) * iw + x0;
+        for (int64_t kx = 0; kx < kw; kx++) {
+            const float *c = row + kx * dw;
+            v128_t v = sx == 1 ? v128_load(c)
+                     : sx == 2 ? f32x4_even(v128_load(c), v128_load(c + 4))
+                     : f32x4_make(c[0], c[sx], c[2 * sx], c[3 * sx]);
+            mx = first ? v : f32x4_pmax(mx, v);
+            first = 0;
+        }
+    }
+    v128_store(y, mx);
+}
+#endif
+
+/* Y (n, c, oh, ow) = max pooling of float32 X (n, c, ih, iw), the same
+   result as pool2d_f32 (the first cell seen starts the maximum, so a NaN
+   there stays), with the window clipped to the input once per row and
+   column instead of a test per cell. */
+static void maxpool2d_f32(const PoolParams *p, const Tensor *x, Tensor *y,
+                          const int64_t *pb)
+{
+    int64_t ih = x->dims[2], iw = x->dims[3], oh = y->dims[2], ow = y->dims[3];
+    int64_t planes = x->dims[0] * x->dims[1];
+    int64_t kh = p->kernel[0], kw = p->kernel[1];
+    int64_t dh = p->dilation[0], dw = p->dilation[1];
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *xp = (const float *)x->data + pl * ih * iw;
+        float *yp = (float *)y->data + pl * oh * ow;
+        for (int64_t i = 0; i < oh; i++) {
+            int64_t y0 = i * p->stride[0] - pb[0], ylo, yhi;
+            pool_window_range(y0, kh, dh, ih, &ylo, &yhi);
+            for (int64_t j = 0; j < ow; j++) {
+                int64_t x0 = j * p->stride[1] - pb[1], xlo, xhi;
+                pool_window_range(x0, kw, dw, iw, &xlo, &xhi);
+#ifdef __wasm_simd128__
+                /* four outputs whose windows lie inside the row, up to the
+                   last float a load reads (stride 2 loads one past) */
+                int64_t sx = p->stride[1];
+                if (j + 3 < ow && xlo == 0 && ylo < yhi &&
+                    x0 + (kw - 1) * dw + 3 * sx + (sx == 2) < iw) {
+                    maxpool_row4(xp, iw, y0, ylo, yhi, dh, x0, kw, dw, sx,
+                                 yp + i * ow + j);
+                    j += 3;
+                    continue;
+                }
+#endif
+                float mx = -INFINITY;
+                int seen = 0;
+                for (int64_t ky = ylo; ky < yhi; ky++) {
+                    const float *row = xp + (y0 + ky * dh) * iw + x0;
+                    for (int64_t kx = xlo; kx < xhi; kx++) {
+                        float v = row[kx * dw];
+                        if (!seen++ || v > mx) mx = v;
+                    }
+                }
+                yp[i * ow + j] = mx;
+            }
+        }
+    }
+}
+
 /* Y (n, c, oh, ow) = max or mean pooling of float32 X (n, c, ih, iw); the
    same result as the generic loop of op_pool, without per-cell index math. */
 static void pool2d_f32(const PoolParams *p, const Tensor *x, Tensor *y,
@@ -204,6 +288,10 @@ Status op_pool(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
 
     /* step 2: float32 max/average pooling in 2-D without indices, the
        common CNN case, takes direct loops */
+    if (x->dtype == DT_FLOAT && s == 2 && !ind && p.kind == POOL_MAX) {
+        maxpool2d_f32(&p, x, out[0], pb);
+        return ST_OK;
+    }
     if (x->dtype == DT_FLOAT && s == 2 && !ind && p.kind != POOL_LP) {
         pool2d_f32(&p, x, out[0], pb, pe);
         return ST_OK;

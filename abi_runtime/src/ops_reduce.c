@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "ops.h"
+#include "simd.h"
 
 typedef struct {
     int64_t axis;
@@ -22,6 +23,58 @@ Status prep_softmax(const Model *m, Node *n, Err *err)
     n->params = p;
     return ST_OK;
 }
+
+#ifdef __wasm_simd128__
+/* e^x lane by lane for x <= 0 (NaN stays NaN; below -87.3, where e^x is
+   subnormal, 0): x = n ln2 + r with |r| <= ln2 / 2, e^r by a degree-6
+   Taylor polynomial (relative error < 2e-7), 2^n by the exponent bits. */
+static v128_t exp_f32x4(v128_t x)
+{
+    v128_t tiny = f32x4_lt(x, f32x4_splat(-87.3f));
+    v128_t n = f32x4_nearest(f32x4_mul(x, f32x4_splat(1.44269504f)));
+    v128_t r = f32x4_sub(x, f32x4_mul(n, f32x4_splat(0.693145752f)));
+    r = f32x4_sub(r, f32x4_mul(n, f32x4_splat(1.42860677e-6f)));
+    v128_t p = f32x4_splat(1.0f / 720);
+    p = f32x4_add(f32x4_mul(p, r), f32x4_splat(1.0f / 120));
+    p = f32x4_add(f32x4_mul(p, r), f32x4_splat(1.0f / 24));
+    p = f32x4_add(f32x4_mul(p, r), f32x4_splat(1.0f / 6));
+    p = f32x4_add(f32x4_mul(p, r), f32x4_splat(0.5f));
+    p = f32x4_add(f32x4_mul(p, r), f32x4_splat(1.0f));
+    p = f32x4_add(f32x4_mul(p, r), f32x4_splat(1.0f));
+    /* n >= -126 here (x >= -87.3 or masked below), so 2^n is normal */
+    v128_t scale = i32x4_shl(i32x4_add(i32x4_from_f32x4(n), i32x4_splat(127)), 23);
+    return v128_andnot(f32x4_mul(p, scale), tiny);
+}
+
+/* softmax_line for contiguous values (inner == 1). */
+static void softmax_line_simd(const float *x, float *y, int64_t len, int log_form)
+{
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < len; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    v128_t m4 = f32x4_splat(mx), s4 = f32x4_splat(0.0f);
+    int64_t i = 0;
+    for (; i + 4 <= len; i += 4) {
+        v128_t d = f32x4_sub(v128_load(x + i), m4), e = exp_f32x4(d);
+        s4 = f32x4_add(s4, e);
+        v128_store(y + i, log_form ? d : e);
+    }
+    double sum = f32x4_hsum(s4);
+    for (; i < len; i++) {
+        float e = expf(x[i] - mx);
+        sum += e;
+        y[i] = log_form ? x[i] - mx : e;
+    }
+    float inv = (float)(1.0 / sum), lse = (float)log(sum);
+    v128_t k = f32x4_splat(log_form ? lse : inv);
+    for (i = 0; i + 4 <= len; i += 4) {
+        v128_t v = v128_load(y + i);
+        v128_store(y + i, log_form ? f32x4_sub(v, k) : f32x4_mul(v, k));
+    }
+    for (; i < len; i++)
+        y[i] = log_form ? y[i] - lse : y[i] * inv;
+}
+#endif
 
 /* Normalise len values spaced inner apart, starting at x, into y. */
 static void softmax_line(const float *x, float *y, int64_t len, int64_t inner,
@@ -63,6 +116,13 @@ Status op_softmax(const Node *n, Tensor *const *in, Tensor *const *out,
     const float *xv = x->data;
     float *yv = out[0]->data;
     int log_form = n->op == OP_LogSoftmax;
+#ifdef __wasm_simd128__
+    if (inner == 1) {
+        for (int64_t o = 0; o < outer; o++)
+            softmax_line_simd(xv + o * len, yv + o * len, len, log_form);
+        return ST_OK;
+    }
+#endif
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < inner; i++)
             softmax_line(xv + o * len * inner + i, yv + o * len * inner + i,

@@ -18,6 +18,26 @@
 /* Broadcast lane i of v to all four lanes. */
 #define lane_splat(v, i) wasm_i32x4_shuffle((v), (v), (i), (i), (i), (i))
 
+/* Lanes 0, 2 of a then 0, 2 of b: every other float of a[0..3], b[0..3]. */
+#define f32x4_even(a, b) wasm_i32x4_shuffle((a), (b), 0, 2, 4, 6)
+
+/* A vector of four floats. */
+#define f32x4_make wasm_f32x4_make
+
+/* More lane-wise float ops (exp_f32x4 in ops_reduce.c, norms). */
+#define f32x4_sub wasm_f32x4_sub
+#define f32x4_div wasm_f32x4_div
+#define f32x4_lt wasm_f32x4_lt
+#define f32x4_nearest wasm_f32x4_nearest
+#define f32x4_hsum(v) (wasm_f32x4_extract_lane((v), 0) + \
+    wasm_f32x4_extract_lane((v), 1) + wasm_f32x4_extract_lane((v), 2) + \
+    wasm_f32x4_extract_lane((v), 3))
+#define i32x4_from_f32x4 wasm_i32x4_trunc_sat_f32x4
+#define i32x4_add wasm_i32x4_add
+#define i32x4_shl wasm_i32x4_shl
+#define i32x4_splat wasm_i32x4_splat
+#define v128_andnot wasm_v128_andnot
+
 /* Four copies of the float at p. */
 #define f32x4_load_splat(p) wasm_v128_load32_splat(p)
 
