@@ -147,6 +147,8 @@ class _Module:
         self.fn = {k: ex[k] for k in ("_start", "malloc_buffer", "pred", "get_out_loc",
                                       "get_out_len")}  # fmt: skip
         self.repeat = ex["wx_bench_repeat"] if "wx_bench_repeat" in ex else None
+        # the runtime's own memory (stack, static data), before _start loads the plan
+        self.base_memory = self.memory_bytes()
         self.fn["_start"](self.store)
 
     def put(self, text: bytes) -> None:
@@ -180,6 +182,7 @@ def worker_ours(d: Path, simd: str, quick: bool) -> dict:
     result: dict = {}
     # pure inference: the benchmark build repeats the graph inside one pred()
     bench = _Module(d / f"{simd}_bench.wasm")
+    result["base_memory"] = bench.base_memory
     bench.put(_raw_request(x))
     once = min(_time(bench.pred, quick))
     bench.repeat(bench.store, 1 + BENCH_REPEAT)
@@ -373,9 +376,13 @@ def extras(infos: dict, results: dict) -> str:
             parts.append(f"plan {info['plan_bytes'] / 1e6:.2f} MB")
         if "peak_memory" in r:
             bound = info["weight_bytes"] + 2 * info["live_bytes"]
+            peak, base = r["peak_memory"], r.get("base_memory") or 0
+            verdict = "within" if peak - base <= bound else "OVER"
             parts.append(
-                f"linear memory after the runs {r['peak_memory'] / 1e6:.1f} MB "
-                f"(weights + 2 x largest live activations: {bound / 1e6:.1f} MB)"
+                f"linear memory after the runs {peak / 1e6:.1f} MB, "
+                f"{(peak - base) / 1e6:.1f} MB above the runtime's own "
+                f"{base / 1e6:.1f} MB, {verdict} the bound of weights + 2 x largest live "
+                f"activations: {bound / 1e6:.1f} MB"
             )
         if "json" in r and "infer" in r:
             parts.append(f"JSON pred / inference {min(r['json']) / min(r['infer']):.2f}x")

@@ -1,4 +1,4 @@
-"""The plan: the binary form of a model that the runtime executes (format version 1).
+"""The plan: the binary form of a model that the runtime executes (format version 2).
 
 The layout is documented in docs/plan-format.md; the C reader is abi_runtime/src/load.c.
 All integers are little-endian; records are 4-byte aligned; constant data is 64-byte
@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 PLAN_MAGIC = b"WXPLAN\0\0"
-PLAN_VERSION = 1
+PLAN_VERSION = 2
 HEADER_SIZE = 56
 DATA_ALIGN = 64
 RANK_UNKNOWN = 255
@@ -155,11 +155,16 @@ class PlanBuilder:
         records = bytearray()
         data = bytearray()
 
-        # step 1: symbols and values
+        # step 1: symbols and values (activations with their last use)
+        from .lifetimes import last_uses
+
+        last = last_uses(self)
         for s in self.symbols:
             records += struct.pack("<I", strings(s))
-        for v in self.values:
+        for i, v in enumerate(self.values):
             records += self._value_record(v, strings, data)
+            if v.kind == ValueKind.ACTIVATION:
+                records += struct.pack("<i", last.get(i, 0))
 
         # step 2: graphs
         for g in self.graphs:

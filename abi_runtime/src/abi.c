@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "graph.h"
+#include "memplan.h"
 #include "request.h"
 #include "response.h"
 
@@ -118,7 +119,9 @@ static void runtime_init(void)
                              "model with wasmexport)");
         return;
     }
-    uint8_t *blob = malloc(size);
+    /* exact pages, not malloc: the plan (weights) is read in place for the
+       life of the instance, never freed */
+    uint8_t *blob = pages_alloc(size);
     if (!blob) {
         S.load_status = fail(&S.load_err, ST_OOM, "model: out of memory "
                              "loading a %u-byte plan", size);
@@ -126,6 +129,7 @@ static void runtime_init(void)
     }
     wx_blob_read(blob, 0, size);
     S.load_status = model_load(&S.model, blob, size, &S.load_err);
+    S.model.blob_in_pages = 1;
 }
 
 EXPORT("_start")

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "graph.h"
+#include "memplan.h"
 #include "ops.h"
 
 /* Release the activations of graph gi (of every graph when gi is 0);
@@ -49,7 +50,8 @@ static void trace_node(const Model *m, const Node *n, Tensor *vals)
 }
 #endif
 
-Status graph_run(const Model *m, int32_t gi, Tensor *vals, Err *err)
+/* Run the nodes of graph gi (graph_run without the memory plan). */
+static Status run_nodes(const Model *m, int32_t gi, Tensor *vals, Err *err)
 {
     const Graph *g = &m->graphs[gi];
     Tensor *in[MAX_NODE_IO], *out[MAX_NODE_IO];
@@ -94,4 +96,16 @@ Status graph_run(const Model *m, int32_t gi, Tensor *vals, Err *err)
             tensor_release(&vals[g->frees[j]]);
     }
     return ST_OK;
+}
+
+Status graph_run(const Model *m, int32_t gi, Tensor *vals, Err *err)
+{
+    if (gi != 0)
+        return run_nodes(m, gi, vals, err);
+    /* the activations of graph 0 take their planned places (memplan.c) */
+    Status st = memplan_begin(m, vals, err);
+    if (st == ST_OK)
+        st = run_nodes(m, 0, vals, err);
+    memplan_end();
+    return st;
 }

@@ -135,6 +135,12 @@ static Status read_value(Reader *r, Value *v, const uint8_t *data,
             DIM_SYMBOL(v->dims[i]) >= r->m->n_symbols)
             return bad(r, "symbol index out of range");
     }
+    if (v->kind == VK_ACTIVATION) {
+        /* version 2: the node after which the value can go (-1: kept) */
+        uint32_t last;
+        TRY(read_u32(r, &last, "last use"));
+        v->plan_last_use = (int32_t)last;
+    }
     if (v->kind != VK_CONSTANT)
         return ST_OK;
 
@@ -335,6 +341,30 @@ static Status build_frees(Model *m, Graph *g, int32_t gi, Err *err)
     return ST_OK;
 }
 
+/* Step: the packager's last uses of the activations of graph gi: kept
+   (-1) exactly for the graph's outputs, else no earlier than the last read
+   seen here (or the memory plan could reuse bytes still to be read). */
+static Status check_last_uses(Model *m, const Graph *g, int32_t gi, Err *err)
+{
+    for (int32_t i = 0; i < g->n_nodes; i++)
+        for (int32_t k = 0; k < g->nodes[i].n_out; k++) {
+            int32_t v = g->nodes[i].out[k];
+            if (v < 0 || m->values[v].graph != gi)
+                continue;
+            Value *val = &m->values[v];
+            int32_t last = val->plan_last_use;
+            if (val->is_output ? last != -1
+                               : last < val->last_use || last >= g->n_nodes)
+                return fail(err, ST_BAD_FORMAT, "model: bad format (value "
+                            "'%s': last use %d, the graph reads it until node "
+                            "%d)", val->name, (int)last,
+                            val->is_output ? -1 : (int)val->last_use);
+            if (!val->is_output)
+                val->last_use = last;
+        }
+    return ST_OK;
+}
+
 /*
  * Step: check that graph gi reads only values that exist when they are
  * read (its own, or those of the enclosing graphs at the node holding it),
@@ -401,6 +431,7 @@ static Status link_graph(Linker *l, int32_t gi, int32_t depth)
         else
             note_read(l, g->outputs[i]);
     }
+    TRY(check_last_uses(m, g, gi, err));
     TRY(build_frees(m, g, gi, err));
 
     /* a body's values exist only inside it */
@@ -532,7 +563,8 @@ void model_free(Model *m)
             free(m->values[v].constant.data);
     free(m->values);
     free(m->symbols);
-    free(m->blob);
+    if (!m->blob_in_pages)
+        free(m->blob);
     memset(m, 0, sizeof *m);
 }
 

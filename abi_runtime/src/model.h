@@ -15,7 +15,7 @@
 #include "tensor.h"
 
 #define PLAN_MAGIC "WXPLAN\0\0"
-#define PLAN_VERSION 1
+#define PLAN_VERSION 2
 #define PLAN_HEADER_SIZE 56
 #define PLAN_DATA_ALIGN 64
 #define RANK_UNKNOWN 255
@@ -42,6 +42,8 @@ typedef struct {
     Tensor constant;         /* VK_CONSTANT: borrowed view into the blob */
     int32_t last_use;        /* last node of its graph reading it, -1 none */
     int32_t is_output;       /* an output of its graph: never freed early */
+    int32_t plan_last_use;   /* activations: last_use as the plan states it
+                                (-1 kept to the end), checked at link */
     /* subgraphs: the graph that defines the value (-1 constants and dead
        values); last_use and is_output refer to that graph, and a read
        from inside a body counts as a read by the node holding the body */
@@ -94,6 +96,7 @@ typedef struct {
 typedef struct {
     uint8_t *blob;           /* the plan, owned */
     uint32_t blob_size;
+    int32_t blob_in_pages;   /* blob from pages_alloc: model_free keeps it */
     const char *strings;     /* NUL-terminated strings, back to back */
     uint32_t strings_size;
     int32_t n_symbols;

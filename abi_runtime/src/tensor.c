@@ -2,6 +2,7 @@
  * tensor.c: tensor shapes, allocation and the dtype tables.
  */
 #include "tensor.h"
+#include "memplan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,13 @@ Status tensor_alloc(Tensor *t, int32_t dtype, int32_t ndim,
         return st;
     /* at least one byte, so that an empty tensor still has a valid pointer */
     size_t nbytes = (size_t)tensor_nbytes(t);
+    /* an activation of the main graph takes its planned place (memplan.c);
+       not owned, so whoever moves owned tensors copies it instead */
+    t->data = memplan_claim(t, nbytes);
+    if (t->data) {
+        t->owned = false;
+        return ST_OK;
+    }
     t->data = malloc(nbytes ? nbytes : 1);
     if (!t->data)
         return fail(err, ST_OOM, "out of memory allocating %zu bytes", nbytes);
