@@ -12,6 +12,7 @@
  * Running: tensor_alloc asks memplan_claim for the bytes of a slot.
  */
 #include "memplan.h"
+#include "sort.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -117,7 +118,7 @@ static int64_t place(Slot *slots, int32_t *order, int32_t n, int32_t *near)
 {
     int64_t top = 0;
     SORT_SLOTS = slots;
-    qsort(order, (size_t)n, sizeof *order, by_size_desc);
+    wx_sort(order, (size_t)n, sizeof *order, by_size_desc);
     for (int32_t i = 0; i < n; i++) {
         Slot *s = &slots[order[i]];
         /* placed values alive at the same time, by offset */
@@ -127,7 +128,7 @@ static int64_t place(Slot *slots, int32_t *order, int32_t n, int32_t *near)
             if (o->def <= s->end && s->def <= o->end)
                 near[nn++] = order[j];
         }
-        qsort(near, (size_t)nn, sizeof *near, by_offset);
+        wx_sort(near, (size_t)nn, sizeof *near, by_offset);
         /* the lowest gap that holds s */
         int64_t off = 0;
         for (int32_t j = 0; j < nn; j++) {

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "ops_ml.h"
+#include "sort.h"
 
 /* One key of a sorted index over a List: the key and its position. */
 typedef struct {
@@ -93,8 +94,8 @@ static Status list_index(const Node *n, List *l, Err *err)
         else if (l->dtype == DT_INT64) e->i = l->i[j];
         else e->d = l->d[j];
     }
-    qsort(l->index, (size_t)l->n, sizeof(Entry),
-          l->dtype == DT_STRING ? by_s_pos : l->dtype == DT_INT64 ? by_i_pos : by_d_pos);
+    wx_sort(l->index, (size_t)l->n, sizeof(Entry),
+            l->dtype == DT_STRING ? by_s_pos : l->dtype == DT_INT64 ? by_i_pos : by_d_pos);
     return ST_OK;
 }
 
@@ -716,7 +717,7 @@ Status op_cast_map(const Node *n, Tensor *const *in, Tensor *const *out,
     int64_t *order = malloc(sizeof(int64_t) * (size_t)(x->n_keys + 1));
     if (!order)
         return node_fail(n, err, ST_OOM, "out of memory");
-    /* insertion sort: maps are small and qsort has no context argument */
+    /* insertion sort: maps are small and the sort has no context argument */
     for (int64_t i = 0; i < x->n_keys; i++) {
         int64_t j = i;
         for (; j > 0 && cmp_index_by_key(&i, &order[j - 1], keys) < 0; j--)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ops_ml.h"
+#include "sort.h"
 
 enum { M_LEQ, M_LT, M_GTE, M_GT, M_EQ, M_NEQ, M_MEMBER, M_LEAF };
 enum { AGG_AVERAGE, AGG_SUM, AGG_MIN, AGG_MAX };
@@ -168,7 +169,7 @@ static Status build_v3(const Node *n, TreeParams *p, TreeAttrs *a, Err *err)
             p->max_feature = t->feature;
     }
     if (st == ST_OK)
-        qsort(keys, (size_t)nn, sizeof *keys, key_cmp);
+        wx_sort(keys, (size_t)nn, sizeof *keys, key_cmp);
     for (int32_t i = 0; st == ST_OK && i + 1 < nn; i++)
         if (!key_cmp(&keys[i], &keys[i + 1]))
             st = node_fail(n, err, ST_BAD_FORMAT, "node (%lld, %lld) defined "

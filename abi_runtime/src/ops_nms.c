@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "ops_elem.h"
+#include "sort.h"
 
 /* A candidate box: its score and index in the batch's box list. */
 typedef struct {
@@ -137,7 +138,7 @@ Status op_nms(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
             for (int64_t i = 0; i < ns; i++)
                 if (!has_thr || s[i] > (float)thr)
                     cand[nc++] = (NmsBox){s[i], i};
-            qsort(cand, (size_t)nc, sizeof *cand, nms_cmp);
+            wx_sort(cand, (size_t)nc, sizeof *cand, nms_cmp);
             for (int64_t c = 0; c < nc && nkept < max_out; c++) {
                 int64_t i = cand[c].idx, keep = 1;
                 for (int64_t j = 0; j < nkept && keep; j++)

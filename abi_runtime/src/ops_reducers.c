@@ -9,6 +9,7 @@
 
 #include "numeric.h"
 #include "ops.h"
+#include "sort.h"
 
 /* ---- Reduce* -------------------------------------------------------- */
 
@@ -348,7 +349,7 @@ Status op_topk(const Node *n, Tensor *const *in, Tensor *const *out,
                 r[s].v = elem_get_f(x, (o * len + s) * inner + i);
                 r[s].i = s;
             }
-            qsort(r, (size_t)len, sizeof *r, largest ? rank_desc : rank_asc);
+            wx_sort(r, (size_t)len, sizeof *r, largest ? rank_desc : rank_asc);
             for (int64_t s = 0; s < k; s++) {
                 int64_t src = (o * len + r[s].i) * inner + i;
                 int64_t dst = (o * k + s) * inner + i;
