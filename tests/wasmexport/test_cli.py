@@ -131,13 +131,13 @@ def test_export_sample_with_wrong_names_is_a_usage_error(tmp_path):
 @pytest.mark.parametrize(
     "node, named",
     [
-        (helper.make_node("Bernoulli", ["y"], ["z"], name="odd_bernoulli"), "Bernoulli"),
+        (helper.make_node("RandomNormalLike", ["y"], ["z"], name="odd_random"), "RandomNormalLike"),
         (
             helper.make_node("Frob", ["y"], ["z"], name="odd_custom", domain="com.example"),
             "com.example",
         ),
     ],
-    ids=["bernoulli", "custom-domain"],
+    ids=["random-normal-like", "custom-domain"],
 )
 def test_export_unsupported_op_exits_3_naming_the_node(tmp_path, node, named):
     onnx.save(make_mlp(extra=node), tmp_path / "odd.onnx")
@@ -150,7 +150,7 @@ def test_export_unsupported_op_exits_3_naming_the_node(tmp_path, node, named):
 
 
 def test_export_traceback_only_with_vv(tmp_path):
-    node = helper.make_node("Bernoulli", ["y"], ["z"], name="odd")
+    node = helper.make_node("RandomNormalLike", ["y"], ["z"], name="odd")
     onnx.save(make_mlp(extra=node), tmp_path / "odd.onnx")
     result = invoke("-vv", "export", tmp_path / "odd.onnx")
     assert result.exit_code == 3
