@@ -3,9 +3,12 @@
     python -m wasmexport.abi_runtime.build            # writes runtime.wasm beside this file
     python -m wasmexport.abi_runtime.build --check  # rebuild, compare with the committed file
 
-Two variants come from the same sources: runtime.wasm (SIMD128, the default; runs on every
+Four variants come from the same sources: runtime.wasm (SIMD128, the default; runs on every
 host) and runtime_relaxed.wasm (adds -mrelaxed-simd: fused multiply-add in the GEMM
-micro-kernels; hosts must enable the relaxed-SIMD proposal).
+micro-kernels; hosts must enable the relaxed-SIMD proposal), each with every op, and
+runtime_core.wasm / runtime_core_relaxed.wasm with the kernels of CORE_OPS only (the ops
+neural-network exports produce), a smaller module that the packager picks when a model
+needs nothing else.
 
 Compiles with the Zig toolchain from PyPI (`pip install 'wasmexport[build]'`) so that every
 machine produces the same bytes: fixed flags, relative source paths, no debug information.
@@ -23,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..packager.wasm_binary import WasmBinary
@@ -33,11 +37,55 @@ HERE = Path(__file__).resolve().parent
 SRC_DIR = HERE / "src"
 RUNTIME_WASM = HERE / "runtime.wasm"
 RUNTIME_OPS = HERE / "runtime_ops.json"
-# output file -> compiler flags added to CFLAGS
+# The ai.onnx ops of the core runtime: what torch.onnx and tf2onnx produce for CNNs, MLPs,
+# RNNs and transformers, and the common elementwise, shape and reduction ops. The other
+# kernels (ai.onnx.ml, text, sequences, signal, quantized, detection, preview, ...) are in the
+# full runtime only; a model that needs one of them is packaged with the full runtime.
+CORE_OPS = frozenset("""
+    Abs Neg Relu Sigmoid Tanh Exp Log Sqrt Erf LeakyRelu Add Sub Mul Div Pow Identity Dropout
+    MatMul Gemm Conv ConvTranspose Softmax LogSoftmax Hardmax Reshape Flatten Squeeze Unsqueeze
+    Transpose DepthToSpace SpaceToDepth Shape Size Gather GatherElements GatherND
+    ScatterElements ScatterND Concat Slice Cast CastLike ConstantOfShape Expand Tile Split Pad
+    Range OneHot NonZero Trilu EyeLike Einsum MaxPool AveragePool GlobalMaxPool
+    GlobalAveragePool Resize Upsample If Loop Scan RNN GRU LSTM Sign Floor Ceil Round
+    Reciprocal Sin Cos Tan Asin Acos Atan Sinh Cosh Asinh Acosh Atanh HardSigmoid HardSwish
+    Elu Selu Celu Softplus Softsign ThresholdedRelu Gelu Mish Swish Shrink IsNaN IsInf Not
+    BitwiseNot Mod PRelu Equal Less LessOrEqual Greater GreaterOrEqual And Or Xor BitwiseAnd
+    BitwiseOr BitwiseXor BitShift Min Max Sum Mean Where Clip ReduceSum ReduceMean ReduceMax
+    ReduceMin ReduceProd ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp ReduceSumSquare ArgMax
+    ArgMin CumSum TopK BatchNormalization LayerNormalization RMSNormalization
+    InstanceNormalization GroupNormalization LpNormalization MeanVarianceNormalization LRN
+    Attention RotaryEmbedding
+""".split())
+
+
+# subset name -> the ai.onnx ops whose kernels a runtime of that subset keeps
+OP_SUBSETS = {"core": CORE_OPS}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A runtime build: compiler flags added to COMPILE_FLAGS, and the op subset whose
+    kernels it keeps (None: every op of every domain)."""
+
+    flags: tuple[str, ...] = ()
+    subset: str | None = None
+
+    @property
+    def ops(self) -> frozenset[str] | None:
+        return None if self.subset is None else OP_SUBSETS[self.subset]
+
+
+RELAXED_SIMD = ("-mrelaxed-simd",)
+# The packager picks the file by the model's ops and the simd option (runtime_info.py).
 VARIANTS = {
-    "runtime.wasm": [],
-    "runtime_relaxed.wasm": ["-mrelaxed-simd"],
+    "runtime.wasm": Variant(),
+    "runtime_relaxed.wasm": Variant(RELAXED_SIMD),
+    "runtime_core.wasm": Variant((), "core"),
+    "runtime_core_relaxed.wasm": Variant(RELAXED_SIMD, "core"),
 }
+# the file that holds the op table; a variant with an op subset compiles it with op_subset.h
+OP_TABLE_SOURCE = "op_table.c"
 
 ZIG_VERSION = "0.17.0"
 STACK_BYTES = 1 << 20
@@ -107,28 +155,45 @@ BENCH_EXPORTS = ("wx_bench_repeat",)
 
 
 def compile_runtime(
-    out_path: Path, extra_flags: list[str] | None = None, bench: bool = False
+    out_path: Path,
+    variant: Variant = Variant(),
+    bench: bool = False,
+    object_dir: Path | None = None,
 ) -> bytes:
-    """Compile and link the runtime into out_path; returns the final bytes.
+    """Compile and link the runtime variant into out_path; returns the final bytes.
 
     With bench, adds -DWX_BENCH: pred() can repeat the graph (export wx_bench_repeat) so that
-    benchmarks time the inference alone.
+    benchmarks time the inference alone. Objects are kept in object_dir when given, so that
+    variants with the same flags compile each source once.
     """
-    extra_flags = [*(extra_flags or []), *(["-DWX_BENCH"] if bench else [])]
+    flags = [*variant.flags, *(["-DWX_BENCH"] if bench else [])]
     allowed = set(ABI_EXPORTS) | (set(BENCH_EXPORTS) if bench else set())
-    logger.info("compiling %d sources with zig %s", len(source_files()), ZIG_VERSION)
+    logger.info("compiling %d sources with zig %s%s", len(source_files()), ZIG_VERSION,
+                f" ({' '.join(flags)})" if flags else "")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
+        objects_at = object_dir or Path(tmp)
+        tag = hashlib.sha256(" ".join(flags).encode()).hexdigest()[:12]
+
         # step 1: one object per source, at its optimisation level
         def compile_one(src: str) -> str:
-            obj = str(Path(tmp) / (src + ".o"))
             opt = OPT_SPEED if src in SPEED_SOURCES else OPT_SIZE
-            _zig(["-c", *COMPILE_FLAGS, opt, *extra_flags, src, "-o", obj])
-            return obj
+            extra: list[str] = []
+            obj = objects_at / f"{src}.{tag}.o"
+            if src == OP_TABLE_SOURCE and variant.ops is not None:
+                subset_dir = Path(tmp) / "subset"
+                subset_dir.mkdir(exist_ok=True)
+                (subset_dir / "op_subset.h").write_text(op_subset_header(variant.ops))
+                extra = ["-DWX_OP_SUBSET", f"-I{subset_dir}"]
+                obj = Path(tmp) / f"{src}.subset.o"
+            elif obj.exists():
+                return str(obj)
+            _zig(["-c", *COMPILE_FLAGS, opt, *flags, *extra, src, "-o", str(obj)])
+            return str(obj)
 
         with ThreadPoolExecutor(COMPILE_JOBS) as pool:
             objects = list(pool.map(compile_one, source_files()))
         # step 2: link, in the sorted order of the sources
-        _zig([*LINK_FLAGS, *extra_flags, *objects, "-o", str(out_path), "-lm"])
+        _zig([*LINK_FLAGS, *flags, *objects, "-o", str(out_path), "-lm"])
     wasm = WasmBinary.parse(out_path.read_bytes())
     wasm.remove_exports([n for n in DROPPED_EXPORTS if n in wasm.exports()])
     missing = allowed - set(wasm.exports())
@@ -138,6 +203,26 @@ def compile_runtime(
     data = wasm.to_bytes()
     out_path.write_bytes(data)
     return data
+
+
+def op_subset_header(keep: frozenset[str]) -> str:
+    """op_subset.h for op_table.c: KEEP_<op>(fn) is fn for the ai.onnx ops in keep, NULL for
+    every other row of the table (other domains included)."""
+    table = supported_ops()
+    onnx_ops = {op["op_type"] for op in table if op["domain"] == ""}
+    unknown = sorted(keep - onnx_ops)
+    if unknown:
+        raise RuntimeError(f"op subset names ops that ops.h does not list: {unknown}")
+    names = [op["op_type"] for op in table]
+    clashes = sorted({n for n in names if names.count(n) > 1})
+    if clashes:
+        raise RuntimeError(f"op names in two domains cannot be kept apart: {clashes}")
+    lines = ["/* generated by build.py for one runtime variant: kept ops pass their "
+             "kernels */"]  # fmt: skip
+    for op in table:
+        kept = op["domain"] == "" and op["op_type"] in keep
+        lines.append(f"#define KEEP_{op['op_type']}(fn) {'fn' if kept else 'NULL'}")
+    return "\n".join(lines) + "\n"
 
 
 def _zig(args: list[str]) -> None:
@@ -156,9 +241,9 @@ def build(check: bool = False) -> int:
     """Build every runtime variant and runtime_ops.json; with check, compare instead."""
     built = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, flags in VARIANTS.items():
-            built[name] = compile_runtime(Path(tmp) / name, flags)
-    ops = json.dumps({"ops": supported_ops()}, indent=1) + "\n"
+        for name, variant in VARIANTS.items():
+            built[name] = compile_runtime(Path(tmp) / name, variant, object_dir=Path(tmp))
+    ops = runtime_ops_json()
     if check:
         ok = True
         for name, data in built.items():
@@ -178,6 +263,12 @@ def build(check: bool = False) -> int:
     RUNTIME_OPS.write_text(ops)
     print(f"wrote {RUNTIME_OPS}")
     return 0
+
+
+def runtime_ops_json() -> str:
+    """runtime_ops.json: every op (the full runtime's), and the ai.onnx ops of each subset."""
+    subsets = {name: sorted(ops) for name, ops in OP_SUBSETS.items()}
+    return json.dumps({"ops": supported_ops(), "subsets": subsets}, indent=1) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     from wasmexport.abi_runtime import build
     from wasmexport.packager import package
 
+    # the full runtime: each node is packaged on its own, and any op may come up
     file = "runtime.wasm" if args.simd == "plain" else "runtime_relaxed.wasm"
     with tempfile.TemporaryDirectory() as tmp:
         runtime = build.compile_runtime(Path(tmp) / file, build.VARIANTS[file], bench=True)

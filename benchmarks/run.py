@@ -60,20 +60,25 @@ def _rounds(first_ms: float, quick: bool) -> int:
 # ---- preparation (parent process) --------------------------------------------------------
 
 
-def bench_runtimes() -> dict[str, bytes]:
-    """Benchmark builds (-DWX_BENCH) of the runtime, plain and relaxed SIMD."""
+def bench_runtimes() -> dict[tuple[str, str], bytes]:
+    """Benchmark builds (-DWX_BENCH) of every shipped runtime, by (simd, "full" or "core")."""
     from wasmexport.abi_runtime import build
 
     BUILD.mkdir(parents=True, exist_ok=True)
+    objects = BUILD / "objects"
+    objects.mkdir(exist_ok=True)
     out = {}
-    for simd, file in (("plain", "runtime.wasm"), ("relaxed", "runtime_relaxed.wasm")):
-        out[simd] = build.compile_runtime(BUILD / f"bench_{file}", build.VARIANTS[file],
-                                          bench=True)  # fmt: skip
+    for file, variant in build.VARIANTS.items():
+        simd = "relaxed" if variant.flags == build.RELAXED_SIMD else "plain"
+        out[simd, variant.subset or "full"] = build.compile_runtime(
+            BUILD / f"bench_{file}", variant, bench=True, object_dir=objects
+        )
     return out
 
 
-def prepare(name: str, runtimes: dict[str, bytes]) -> dict:
-    """Export `name` to ONNX and package it: shipped and benchmark runtimes, both SIMD."""
+def prepare(name: str, runtimes: dict[tuple[str, str], bytes]) -> dict:
+    """Export `name` to ONNX and package it: shipped and benchmark runtimes, both SIMD (the
+    benchmark build of the runtime the packager picks for the model)."""
     import onnx
 
     from benchmarks.models import build, count_macs, live_bytes
@@ -87,8 +92,10 @@ def prepare(name: str, runtimes: dict[str, bytes]) -> dict:
     info = {"name": name, "macs": count_macs(onnx_model), "shape": list(x.shape)}
     info["weight_bytes"], info["live_bytes"] = live_bytes(onnx_model)
     for simd in ("plain", "relaxed"):
-        for variant, runtime in (("full", None), ("bench", runtimes[simd])):
+        kind = "full"  # the shipped module comes first and says which runtime it holds
+        for variant in ("full", "bench"):
             path = d / f"{simd}_{variant}.wasm"
+            runtime = runtimes[simd, kind] if variant == "bench" else None
             try:
                 t0 = time.process_time()
                 packaged = package(onnx_model, simd=simd, runtime=runtime)
@@ -98,10 +105,13 @@ def prepare(name: str, runtimes: dict[str, bytes]) -> dict:
                 path.unlink(missing_ok=True)
                 continue
             path.write_bytes(packaged.wasm)
+            if variant == "full":
+                kind = packaged.runtime
             if simd == "plain" and variant == "full":
                 info["package_s"] = seconds
                 info["plan_bytes"] = packaged.metadata.plan_bytes
                 info["runtime_bytes"] = packaged.runtime_bytes
+                info["runtime"] = packaged.runtime
     return info
 
 
@@ -391,9 +401,11 @@ def extras(infos: dict, results: dict) -> str:
             if key in info:
                 parts.append(f"{key.split('_')[1]} packaging failed: {_short(info[key])}")
         out.append(f"- **{name}**: " + ", ".join(parts))
-    any_info = next(iter(infos.values()))
-    if "runtime_bytes" in any_info:
-        out.append(f"- runtime without the plan: {any_info['runtime_bytes'] / 1024:.0f} KB")
+    sizes = {info["runtime"]: info["runtime_bytes"] for info in infos.values()
+             if "runtime_bytes" in info}  # fmt: skip
+    for kind, size in sorted(sizes.items()):
+        out.append(f"- runtime without the plan ({kind}, the one these models are packaged "
+                   f"into): {size / 1024:.0f} KB")  # fmt: skip
     return "\n".join(out)
 
 

@@ -13,7 +13,7 @@ from .. import __version__
 from ..errors import PackageError
 from .embed import embed_blob
 from .lower import lower
-from .runtime_info import runtime_bytes
+from .runtime_info import runtime_bytes, runtime_subset_for
 from .signature import METADATA_SECTION, Metadata, TensorSpec
 
 __all__ = ["PackagedModel", "package"]
@@ -28,6 +28,9 @@ class PackagedModel:
     wasm: bytes
     metadata: Metadata
     onnx_model: onnx.ModelProto  # after folding and shape inference
+    # the prebuilt runtime embedded: "core" (the neural-network op subset), "full" (every
+    # op), or "custom" (a runtime passed in)
+    runtime: str = "full"
 
     @property
     def runtime_bytes(self) -> int:
@@ -50,7 +53,9 @@ def package(
             multiply-add: faster, needs a host with the relaxed-SIMD proposal enabled,
             e.g. wasmtime, or Node with --experimental-wasm-relaxed-simd).
         runtime: another build of the runtime to embed into (benchmarks use one built
-            with -DWX_BENCH); the prebuilt runtime of `simd` when None.
+            with -DWX_BENCH). When None, the prebuilt runtime of `simd` with the fewest
+            kernels that still has every op of the plan (the core runtime for most neural
+            networks, the full one otherwise).
 
     Returns:
         The module bytes with their metadata.
@@ -87,9 +92,16 @@ def package(
         plan_bytes=len(blob),
     )
 
-    # step 3: embed
-    runtime = runtime or runtime_bytes(simd)
-    wasm = embed_blob(runtime, blob, {METADATA_SECTION: metadata.to_bytes()})
-    logger.info("packaged %d nodes: plan %d bytes, module %d bytes",
-                len(plan.main.nodes), len(blob), len(wasm))  # fmt: skip
-    return PackagedModel(wasm, metadata, prepared)
+    # step 3: embed into the smallest runtime that executes every op of the plan
+    subset = runtime_subset_for(plan_op_types(plan))
+    embedded = runtime or runtime_bytes(simd, subset)
+    wasm = embed_blob(embedded, blob, {METADATA_SECTION: metadata.to_bytes()})
+    kind = "custom" if runtime is not None else subset or "full"
+    logger.info("packaged %d nodes into the %s runtime: plan %d bytes, module %d bytes",
+                len(plan.main.nodes), kind, len(blob), len(wasm))  # fmt: skip
+    return PackagedModel(wasm, metadata, prepared, kind)
+
+
+def plan_op_types(plan) -> set[tuple[str, str]]:
+    """(domain, op_type) of every node of the plan, subgraphs included."""
+    return {(node.domain, node.op_type) for graph in plan.graphs for node in graph.nodes}

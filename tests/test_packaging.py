@@ -32,6 +32,7 @@ def test_packaging_wheel_has_one_top_level_package(wheel):
         "wasmexport/exporters/torch.py",
         "wasmexport/packager/embed.py",
         "wasmexport/abi_runtime/runtime.wasm",
+        "wasmexport/abi_runtime/runtime_core.wasm",
         "wasmexport/abi_runtime/runtime_ops.json",
         "wasmexport/abi_runtime/src/abi.c",
         "wasmexport/abi_runtime/hosts/node/wasmexport.mjs",

@@ -1,29 +1,10 @@
 /*
- * ops_common.c: the op table, load-time resolution and argument helpers
- * shared by the kernels.
+ * ops_common.c: load-time resolution of a node's op in the op table
+ * (op_table.c) and argument helpers shared by the kernels.
  */
 #include <string.h>
 
 #include "ops.h"
-
-const OpInfo OP_TABLE[OP_COUNT] = {
-#define OP_ROW(name, run, prep, in_lo, in_hi, out_lo, out_hi)                 \
-    {#name, run, prep, in_lo, in_hi, out_lo, out_hi, NULL},
-    OP_LIST(OP_ROW)
-#undef OP_ROW
-#define ML_ROW(name, run, prep, in_lo, in_hi, out_lo, out_hi)                 \
-    {#name, run, prep, in_lo, in_hi, out_lo, out_hi, "ai.onnx.ml"},
-    ML_OP_LIST(ML_ROW)
-#undef ML_ROW
-#define PV_ROW(name, run, prep, in_lo, in_hi, out_lo, out_hi)                 \
-    {#name, run, prep, in_lo, in_hi, out_lo, out_hi, "ai.onnx.preview"},
-    PREVIEW_OP_LIST(PV_ROW)
-#undef PV_ROW
-};
-
-/* The table and the enum come from one list; this keeps them in step. */
-_Static_assert(sizeof OP_TABLE / sizeof OP_TABLE[0] == OP_COUNT,
-               "op table and OpCode enum disagree");
 
 static int is_onnx_domain(const char *d)
 {
@@ -45,6 +26,12 @@ Status op_prepare(const Model *m, Node *n, Err *err)
                          "not supported by this runtime", n->domain,
                          n->domain[0] ? "." : "", n->op_type, (int)n->opset);
     const OpInfo *info = &OP_TABLE[n->op];
+    if (!info->run)
+        return node_fail(n, err, ST_UNSUPPORTED_OP, "op %s%s%s is not built "
+                         "into this runtime (a build with a subset of the "
+                         "ops); package the model again, which picks the "
+                         "runtime with every op", n->domain,
+                         n->domain[0] ? "." : "", n->op_type);
     if (n->n_in < info->in_lo || n->n_in > info->in_hi)
         return node_fail(n, err, ST_BAD_FORMAT, "expected %d to %d inputs, "
                          "got %d", (int)info->in_lo, (int)info->in_hi,

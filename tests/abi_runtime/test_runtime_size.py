@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from wasmexport.abi_runtime import build
 
-# TODO: bring this to 300 KB (the runtime is ~320 KB with the cold sources built for size;
-# the printf, strtod and sort of libc alone take ~25 KB of code)
-RUNTIME_SIZE_LIMIT = 330 * 1024
+# The core runtimes (what neural networks are packaged into) stay under 300 KB; the runtimes
+# with every op have a looser bound that still catches an op file built for speed by mistake.
+SIZE_LIMITS = {None: 440 * 1024, "core": 300 * 1024}
 
 
 def test_runtime_size_under_limit():
-    for name in build.VARIANTS:
+    for name, variant in build.VARIANTS.items():
         size = (build.HERE / name).stat().st_size
-        assert size < RUNTIME_SIZE_LIMIT, (
-            f"{name} is {size / 1024:.0f} KB, above the limit of "
-            f"{RUNTIME_SIZE_LIMIT // 1024} KB: "
-            "build new op files for size (the default in abi_runtime/build.py) and look for "
-            "what grew with a build that keeps the name section"
+        limit = SIZE_LIMITS[variant.subset]
+        assert size < limit, (
+            f"{name} is {size / 1024:.0f} KB, above the limit of {limit // 1024} KB: "
+            "build new op files for size (the default in abi_runtime/build.py), keep rare "
+            "ops out of CORE_OPS, and look for what grew with a build that keeps the name "
+            "section"
         )
