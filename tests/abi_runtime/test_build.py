@@ -47,3 +47,16 @@ def test_build_op_subset_header_keeps_only_its_ops():
     assert "#define KEEP_ZipMap(fn) NULL\n" in header  # other domains are left out
     with pytest.raises(RuntimeError, match="NoSuchOp"):
         build.op_subset_header(frozenset({"NoSuchOp"}))
+
+
+def test_build_every_runtime_is_tracked_by_git():
+    """A runtime the packager can pick must reach a clone: none may be git-ignored."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (build.HERE.parent / ".git").exists():
+        pytest.skip("not a git checkout")
+    for name in build.VARIANTS:
+        ignored = subprocess.run(["git", "check-ignore", "-q", str(build.HERE / name)],
+                                 cwd=build.HERE, capture_output=True)  # fmt: skip
+        assert ignored.returncode == 1, f"{name} is ignored by .gitignore: a clone lacks it"
