@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import onnx
 
-from ..errors import UnsupportedOpError
+from .refusal import refuse as _fail
 
 __all__ = ["check_node"]
 
@@ -64,15 +64,6 @@ INPUT_DTYPES: dict[str, tuple[int, ...]] = {
                               "DeformConv")},
     "NonMaxSuppression": _F32,
 }  # fmt: skip
-
-
-def _fail(node: onnx.NodeProto, opset: int, what: str) -> UnsupportedOpError:
-    return UnsupportedOpError(
-        f"Cannot package node {node.name!r} ({node.op_type}, opset {opset}): {what}.",
-        node=node.name,
-        op_type=node.op_type,
-        opset=opset,
-    )
 
 
 def check_node(node: onnx.NodeProto, opset: int, input_dtype: int) -> None:

@@ -14,7 +14,8 @@ import logging
 import onnx
 from onnx import numpy_helper
 
-from ..errors import UnsupportedOpError
+from .refusal import node_attr as _attr
+from .refusal import refuse as _refuse
 from .text_checks import check_text_node
 
 __all__ = ["OP_DTYPES", "RUNTIME_DTYPES", "check_model_support", "value_dtypes"]
@@ -127,15 +128,6 @@ def value_dtypes(graph: onnx.GraphProto) -> dict[str, int]:
     return dtypes
 
 
-def _refuse(node: onnx.NodeProto, opset: int, why: str) -> UnsupportedOpError:
-    return UnsupportedOpError(
-        f"Cannot package node {node.name!r} ({node.op_type}, opset {opset}): {why}.",
-        node=node.name,
-        op_type=node.op_type,
-        opset=opset,
-    )
-
-
 def _check_dtypes(node: onnx.NodeProto, opset: int, dtypes: dict[str, int]) -> None:
     names = [*node.input, *node.output]
     for name in names:
@@ -170,13 +162,6 @@ def _check_dtypes(node: onnx.NodeProto, opset: int, dtypes: dict[str, int]) -> N
             if {source, to} == {_T.STRING, half}:
                 raise _refuse(node, opset, f"casts between string and {_dtype_name(half)} "
                               "are not supported")  # fmt: skip
-
-
-def _attr(node: onnx.NodeProto, name: str, default):
-    for a in node.attribute:
-        if a.name == name:
-            return onnx.helper.get_attribute_value(a)
-    return default
 
 
 def _check_bitcast(node: onnx.NodeProto, opset: int, dtypes: dict[str, int]) -> None:

@@ -20,7 +20,8 @@ import re
 
 import onnx
 
-from ..errors import UnsupportedOpError
+from .refusal import node_attr as _attr
+from .refusal import refuse as _refuse
 
 __all__ = ["MAX_REPEAT", "check_text_node", "regex_problem"]
 
@@ -155,22 +156,6 @@ def regex_problem(pattern: str) -> str | None:
     except re.error as e:
         return f"invalid syntax ({e.msg}) at offset {e.pos}"
     return None
-
-
-def _attr(node: onnx.NodeProto, name: str, default):
-    for a in node.attribute:
-        if a.name == name:
-            return onnx.helper.get_attribute_value(a)
-    return default
-
-
-def _refuse(node: onnx.NodeProto, opset: int, why: str) -> UnsupportedOpError:
-    return UnsupportedOpError(
-        f"Cannot package node {node.name!r} ({node.op_type}, opset {opset}): {why}.",
-        node=node.name,
-        op_type=node.op_type,
-        opset=opset,
-    )
 
 
 def check_text_node(node: onnx.NodeProto, opset: int) -> None:

@@ -72,6 +72,26 @@ void gemm_pack_b_strided(const void *ctx, int64_t j0, int64_t nj, float *dst);
 
 #include "model.h"
 
+/* The batch geometry of A @ B under numpy's rules: the batch dims (all
+   but the last two) broadcast, the output dims (batch, then m unless A is
+   1-D, n unless B is), and per batch dim the element strides of A and B
+   (0 where that operand broadcasts). */
+typedef struct {
+    int32_t nb, nd;          /* batch dims; output rank */
+    int64_t batches;         /* product of the batch dims */
+    int64_t dims[MAX_RANK];  /* output dims; the first nb are the batch */
+    int64_t sta[MAX_RANK], stb[MAX_RANK];
+} MatmulBatch;
+
+/* Fill mb for A @ B with m rows and nn columns per product; fails naming
+   both shapes when the batch dims do not broadcast. */
+Status matmul_batch(const Node *n, const Tensor *a, const Tensor *b,
+                    int64_t m, int64_t nn, MatmulBatch *mb, Err *err);
+
+/* The element offsets into A and B of batch index t. */
+void matmul_batch_offsets(const MatmulBatch *mb, int64_t t, int64_t *oa,
+                          int64_t *ob);
+
 /* The clamp fused into node n by the packager (attribute wx_clip = [lo,
    hi]), or [-inf, inf]. Fails on a malformed attribute. */
 Status fused_clamp(const Node *n, float *lo, float *hi, Err *err);

@@ -99,6 +99,43 @@ Status prep_matmul(const Model *m, Node *n, Err *err)
     return ST_OK;
 }
 
+Status matmul_batch(const Node *n, const Tensor *a, const Tensor *b,
+                    int64_t m, int64_t nn, MatmulBatch *mb, Err *err)
+{
+    char sa[96], sb[96];
+    int32_t ba = a->ndim > 2 ? a->ndim - 2 : 0, bb = b->ndim > 2 ? b->ndim - 2 : 0;
+    int32_t nb = mb->nb = ba > bb ? ba : bb;
+    mb->batches = 1;
+    for (int32_t i = 0; i < nb; i++) {
+        int32_t ia = i - (nb - ba), ib = i - (nb - bb);
+        int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
+        if (da != db && da != 1 && db != 1)
+            return node_fail(n, err, ST_SHAPE_MISMATCH, "cannot broadcast "
+                             "batch dims of %s and %s",
+                             shape_str(a->dims, a->ndim, sa, 96),
+                             shape_str(b->dims, b->ndim, sb, 96));
+        mb->dims[i] = da == 1 ? db : da;
+        mb->sta[i] = da == 1 ? 0 : a->strides[ia];
+        mb->stb[i] = db == 1 ? 0 : b->strides[ib];
+        mb->batches *= mb->dims[i];
+    }
+    mb->nd = nb;
+    if (a->ndim >= 2) mb->dims[mb->nd++] = m;
+    if (b->ndim >= 2) mb->dims[mb->nd++] = nn;
+    return ST_OK;
+}
+
+void matmul_batch_offsets(const MatmulBatch *mb, int64_t t, int64_t *oa,
+                          int64_t *ob)
+{
+    *oa = *ob = 0;
+    for (int32_t i = mb->nb - 1; i >= 0; i--) {
+        *oa += t % mb->dims[i] * mb->sta[i];
+        *ob += t % mb->dims[i] * mb->stb[i];
+        t /= mb->dims[i];
+    }
+}
+
 /* Y = A @ B, numpy semantics: 1-D operands promoted, batch dims broadcast. */
 Status op_matmul(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
 {
@@ -145,42 +182,16 @@ Status op_matmul(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
                          packed ? b->data : NULL, out[0]->data, &ep, err);
     }
 
-    /* step 2: broadcast batch dims (all but the last two) */
-    int32_t ba = a->ndim > 2 ? a->ndim - 2 : 0, bb = b->ndim > 2 ? b->ndim - 2 : 0;
-    int32_t nb = ba > bb ? ba : bb;
-    int64_t dims[MAX_RANK], sta[MAX_RANK], stb[MAX_RANK];
-    for (int32_t i = 0; i < nb; i++) {
-        int32_t ia = i - (nb - ba), ib = i - (nb - bb);
-        int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
-        if (da != db && da != 1 && db != 1)
-            return node_fail(n, err, ST_SHAPE_MISMATCH, "cannot broadcast "
-                             "batch dims of %s and %s",
-                             shape_str(a->dims, a->ndim, sa, 96),
-                             shape_str(b->dims, b->ndim, sb, 96));
-        dims[i] = da == 1 ? db : da;
-        sta[i] = da == 1 ? 0 : a->strides[ia];
-        stb[i] = db == 1 ? 0 : b->strides[ib];
-    }
-
-    /* step 3: output shape: batch, then m unless A was 1-D, n unless B was */
-    int32_t nd = nb;
-    if (a->ndim >= 2) dims[nd++] = m;
-    if (b->ndim >= 2) dims[nd++] = nn;
-    if ((st = tensor_alloc(out[0], DT_FLOAT, nd, dims, err)))
+    /* step 2: broadcast batch dims; output: batch, then m and n */
+    MatmulBatch mb;
+    if ((st = matmul_batch(n, a, b, m, nn, &mb, err)) ||
+        (st = tensor_alloc(out[0], DT_FLOAT, mb.nd, mb.dims, err)))
         return st;
 
-    /* step 4: one 2-D product per batch index */
-    int64_t batches = 1;
-    for (int32_t i = 0; i < nb; i++) batches *= dims[i];
-    int64_t idx[MAX_RANK] = {0};
-    for (int64_t t = 0; t < batches; t++) {
-        int64_t oa = 0, ob = 0, rem = t;
-        for (int32_t i = nb - 1; i >= 0; i--) {
-            idx[i] = rem % dims[i];
-            rem /= dims[i];
-            oa += idx[i] * sta[i];
-            ob += idx[i] * stb[i];
-        }
+    /* step 3: one 2-D product per batch index */
+    for (int64_t t = 0; t < mb.batches; t++) {
+        int64_t oa, ob;
+        matmul_batch_offsets(&mb, t, &oa, &ob);
         const float *pa = (const float *)a->data + oa;
         const float *pb = (const float *)b->data + ob;
         float *pc = (float *)out[0]->data + t * m * nn;

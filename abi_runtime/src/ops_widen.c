@@ -157,40 +157,16 @@ static Status matmul_f64(const Node *n, const Tensor *a, const Tensor *b,
     if (st != ST_OK)
         return st;
 
-    /* step 1: broadcast batch dims (all but the last two) */
-    int32_t ba = a->ndim > 2 ? a->ndim - 2 : 0, bb = b->ndim > 2 ? b->ndim - 2 : 0;
-    int32_t nb = ba > bb ? ba : bb;
-    int64_t dims[MAX_RANK], sta[MAX_RANK], stb[MAX_RANK];
-    for (int32_t i = 0; i < nb; i++) {
-        int32_t ia = i - (nb - ba), ib = i - (nb - bb);
-        int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
-        if (da != db && da != 1 && db != 1)
-            return node_fail(n, err, ST_SHAPE_MISMATCH, "cannot broadcast "
-                             "batch dims of %s and %s",
-                             shape_str(a->dims, a->ndim, sa, 96),
-                             shape_str(b->dims, b->ndim, sb, 96));
-        dims[i] = da == 1 ? db : da;
-        sta[i] = da == 1 ? 0 : a->strides[ia];
-        stb[i] = db == 1 ? 0 : b->strides[ib];
-    }
-
-    /* step 2: output: batch, then m unless A was 1-D, n unless B was */
-    int32_t nd = nb;
-    if (a->ndim >= 2) dims[nd++] = m;
-    if (b->ndim >= 2) dims[nd++] = nn;
-    if ((st = tensor_alloc(y, DT_DOUBLE, nd, dims, err)))
+    /* step 1: broadcast batch dims; output: batch, then m and n */
+    MatmulBatch mb;
+    if ((st = matmul_batch(n, a, b, m, nn, &mb, err)) ||
+        (st = tensor_alloc(y, DT_DOUBLE, mb.nd, mb.dims, err)))
         return st;
 
-    /* step 3: one 2-D product per batch index */
-    int64_t batches = 1;
-    for (int32_t i = 0; i < nb; i++) batches *= dims[i];
-    for (int64_t t = 0; t < batches; t++) {
-        int64_t oa = 0, ob = 0, rem = t;
-        for (int32_t i = nb - 1; i >= 0; i--) {
-            oa += rem % dims[i] * sta[i];
-            ob += rem % dims[i] * stb[i];
-            rem /= dims[i];
-        }
+    /* step 2: one 2-D product per batch index */
+    for (int64_t t = 0; t < mb.batches; t++) {
+        int64_t oa, ob;
+        matmul_batch_offsets(&mb, t, &oa, &ob);
         matmul_f64_2d(m, nn, k, (const double *)a->data + oa,
                       (const double *)b->data + ob, b->ndim >= 2 ? nn : 1,
                       (double *)y->data + t * m * nn, lo, hi);
