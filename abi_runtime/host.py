@@ -25,6 +25,7 @@ sequence is a list of base64 texts with a list of shapes, and an empty optional 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import threading
@@ -35,7 +36,6 @@ import numpy as np
 import wasmtime
 
 from ..errors import PackageError, RuntimeABIError
-from ..packager.embed import read_custom_sections
 from ..packager.signature import (
     METADATA_SECTION,
     Metadata,
@@ -43,8 +43,9 @@ from ..packager.signature import (
     is_map_type,
     numpy_dtype,
 )
+from ..packager.wasm_binary import WasmBinary
 
-__all__ = ["WasmModel", "load"]
+__all__ = ["WasmModel", "load", "read_checked_metadata"]
 
 _engine_lock = threading.Lock()
 _engine: wasmtime.Engine | None = None
@@ -64,16 +65,7 @@ class WasmModel:
 
     def __init__(self, wasm: bytes | str | os.PathLike):
         data = Path(wasm).read_bytes() if isinstance(wasm, (str, os.PathLike)) else bytes(wasm)
-        try:
-            sections = read_custom_sections(data)
-        except PackageError as e:
-            raise RuntimeABIError(f"not a readable wasm module: {e}") from e
-        if METADATA_SECTION not in sections:
-            raise RuntimeABIError(
-                "the module has no 'wasmexport' metadata section: it was not packaged by "
-                "wasmexport (or the section was stripped)"
-            )
-        self.metadata = Metadata.from_bytes(sections[METADATA_SECTION])
+        self.metadata = read_checked_metadata(data)
         engine = _shared_engine()
         self._store = wasmtime.Store(engine)
         self._store.set_wasi(wasmtime.WasiConfig())
@@ -364,6 +356,41 @@ def _from_json(v: object, type_name: str, shape) -> object:
         out.reshape(-1)[:] = a.reshape(-1) if a.size else []
         return out
     return a
+
+
+def read_checked_metadata(data: bytes) -> Metadata:
+    """The metadata of a packaged module, after checking that its plan (weights included)
+    is the one the packager wrote: a module damaged in transit or on disk would otherwise
+    run and answer wrong numbers.
+
+    Raises:
+        RuntimeABIError: not a wasm module, no wasmexport metadata, or a plan whose sha256
+            differs from the one the metadata records.
+    """
+    try:
+        binary = WasmBinary.parse(data)
+    except PackageError as e:
+        raise RuntimeABIError(f"not a readable wasm module: {e}") from e
+    section = binary.get_custom_section(METADATA_SECTION)
+    if section is None:
+        raise RuntimeABIError(
+            "the module has no 'wasmexport' metadata section: it was not packaged by "
+            "wasmexport (or the section was stripped)"
+        )
+    try:
+        metadata = Metadata.from_bytes(section)
+    except (ValueError, KeyError, TypeError) as e:
+        raise RuntimeABIError(f"unreadable 'wasmexport' metadata section: {e}") from e
+    if metadata.plan_sha256:
+        plan = binary.data_section_tail(metadata.plan_bytes)
+        digest = hashlib.sha256(plan).hexdigest() if plan is not None else "missing"
+        if digest != metadata.plan_sha256:
+            raise RuntimeABIError(
+                f"the module is damaged: its plan's sha256 is {digest[:16]}..., its "
+                f"metadata records {metadata.plan_sha256[:16]}...; export or copy the "
+                "module again"
+            )
+    return metadata
 
 
 def load(path: str | os.PathLike | bytes) -> WasmModel:

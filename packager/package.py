@@ -75,7 +75,9 @@ def package(
     except (ValueError, OverflowError) as e:
         raise PackageError(f"cannot serialise the plan: {e}") from e
 
-    # step 2: metadata
+    # step 2: the smallest runtime that executes every op of the plan, and the metadata
+    subset = runtime_subset_for(plan_op_types(plan))
+    kind = "custom" if runtime is not None else subset or "full"
     graph = prepared.graph
     initializers = {t.name for t in graph.initializer}
     metadata = Metadata(
@@ -90,13 +92,12 @@ def package(
         ops=dict(sorted(Counter(n.op_type for n in graph.node).items())),
         plan_sha256=hashlib.sha256(blob).hexdigest(),
         plan_bytes=len(blob),
+        runtime=kind,
     )
 
-    # step 3: embed into the smallest runtime that executes every op of the plan
-    subset = runtime_subset_for(plan_op_types(plan))
+    # step 3: embed
     embedded = runtime or runtime_bytes(simd, subset)
     wasm = embed_blob(embedded, blob, {METADATA_SECTION: metadata.to_bytes()})
-    kind = "custom" if runtime is not None else subset or "full"
     logger.info("packaged %d nodes into the %s runtime: plan %d bytes, module %d bytes",
                 len(plan.main.nodes), kind, len(blob), len(wasm))  # fmt: skip
     return PackagedModel(wasm, metadata, prepared, kind)

@@ -103,6 +103,8 @@ class Metadata:
     ops: dict[str, int] = field(default_factory=dict)
     plan_sha256: str = ""
     plan_bytes: int = 0
+    # the prebuilt runtime the plan is embedded into: "core", "full", or "custom"
+    runtime: str = ""
     format: int = METADATA_FORMAT
 
     def to_bytes(self) -> bytes:

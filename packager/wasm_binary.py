@@ -664,6 +664,14 @@ class WasmBinary:
                 )
         return count
 
+    def data_section_tail(self, n: int) -> bytes | None:
+        """The last n bytes of the data section's payload (where append_passive_data_segment
+        put its segment's bytes), or None when the section is missing or shorter."""
+        data = self._find(SECTION_DATA)
+        if data is None or n < 0 or data.size < n:
+            return None
+        return data.payload[data.size - n :]
+
     def append_passive_data_segment(self, payload: bytes) -> int:
         """Append a passive data segment; return its index (for memory.init, data.drop).
 

@@ -37,7 +37,7 @@ import wasmtime
 from click.core import ParameterSource
 
 from . import __version__
-from .abi_runtime.host import WasmModel
+from .abi_runtime.host import WasmModel, read_checked_metadata
 from .api import diagnose_mismatch, export_wasm
 from .errors import (
     ConvertError,
@@ -48,9 +48,8 @@ from .errors import (
     first_line,
 )
 from .exporters.onnx import finalize_onnx_model
-from .packager.embed import read_custom_sections
 from .packager.package import package
-from .packager.signature import METADATA_SECTION, Metadata, TensorSpec
+from .packager.signature import TensorSpec
 from .progress import stage, track
 from .report import print_report
 from .verifier import DEFAULT_ATOL, DEFAULT_RTOL, VerifyReport
@@ -366,26 +365,17 @@ def _cast(array: np.ndarray, spec, path: Path, option: str) -> np.ndarray:
 
 
 def _read_metadata(path: Path):
-    """The metadata of a packaged module, without instantiating it.
+    """The metadata of a packaged module, its plan checked, without instantiating it.
 
     Raises:
-        RuntimeABIError: the file is not a wasm module or has no readable metadata.
+        RuntimeABIError: the file is not a wasm module, has no readable metadata, or its
+            plan is not the one the packager wrote.
     """
     data = path.read_bytes()
     try:
-        sections = read_custom_sections(data)
-    except PackageError as e:
+        return data, read_checked_metadata(data)
+    except RuntimeABIError as e:
         raise RuntimeABIError(f"cannot read {path}: {e}") from e
-    if METADATA_SECTION not in sections:
-        raise RuntimeABIError(
-            f"{path} has no 'wasmexport' metadata section: it was not packaged by wasmexport "
-            "(or the section was stripped)"
-        )
-    try:
-        metadata = Metadata.from_bytes(sections[METADATA_SECTION])
-    except (ValueError, KeyError, TypeError) as e:
-        raise RuntimeABIError(f"{path}: unreadable 'wasmexport' metadata section: {e}") from e
-    return data, metadata
 
 
 def _open_module(path: Path):
@@ -1273,8 +1263,9 @@ def inspect_command(module: Path, as_json: bool) -> None:
 
     Inputs and outputs (name, dtype, shape with symbolic dims), ops with their counts,
     opsets, the framework it came from, the producer and its version, and sizes: the
-    whole module, the plan (weights included) and the runtime, with the plan's sha256.
-    Reads the module's metadata section only; nothing is run.
+    whole module, the plan (weights included) and the runtime (core: the neural-network
+    ops; full: every op), with the plan's sha256, checked against the plan. Reads the
+    module; nothing is run.
 
     \b
     Examples:
@@ -1317,6 +1308,7 @@ def _describe(path: Path, data: bytes, metadata) -> dict:
             "plan": metadata.plan_bytes,
             "runtime": len(data) - metadata.plan_bytes,
         },
+        "runtime": metadata.runtime or "unknown",
         "plan_sha256": metadata.plan_sha256,
         "module_sha256": hashlib.sha256(data).hexdigest(),
     }
@@ -1339,7 +1331,8 @@ def _describe_text(info: dict) -> list[str]:
         ("producer", f"{info['producer']} {info['producer_version']}".strip()),
         (
             "size",
-            f"{sizes['total']:,} bytes (plan {sizes['plan']:,}, runtime {sizes['runtime']:,})",
+            f"{sizes['total']:,} bytes (plan {sizes['plan']:,}, {info['runtime']} runtime "
+            f"{sizes['runtime']:,})",
         ),
         ("plan sha256", info["plan_sha256"]),
     ]

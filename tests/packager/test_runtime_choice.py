@@ -58,7 +58,7 @@ def loop_with_det():
 def test_runtime_choice_neural_network_goes_into_the_core_runtime():
     model = conv_relu()
     packaged = package(model)
-    assert packaged.runtime == "core"
+    assert packaged.runtime == packaged.metadata.runtime == "core"
     assert packaged.wasm.startswith(runtime_bytes("plain", "core")[:8])
     assert packaged.runtime_bytes < len(runtime_bytes("plain")), "core is not smaller"
     x = R.standard_normal((1, 3, 8, 8)).astype(np.float32)
@@ -71,7 +71,7 @@ def test_runtime_choice_neural_network_goes_into_the_core_runtime():
 def test_runtime_choice_other_ops_go_into_the_full_runtime(make):
     model = make()
     packaged = package(model)
-    assert packaged.runtime == "full"
+    assert packaged.runtime == packaged.metadata.runtime == "full"
     arrays = [R.standard_normal(tuple(d.dim_value for d in i.type.tensor_type.shape.dim))
               .astype(np.float32) for i in model.graph.input]  # fmt: skip
     with load(packaged.wasm) as m:

@@ -349,6 +349,28 @@ def test_inspect_not_a_module_exits_5(tmp_path):
     assert result.stderr.startswith("error: cannot read") and "magic" in result.stderr
 
 
+def test_inspect_damaged_plan_exits_5_and_load_refuses(exported, tmp_path):
+    """A module whose plan bytes changed after packaging is refused, never run."""
+    from wasmexport import load
+    from wasmexport.errors import RuntimeABIError
+    from wasmexport.packager.wasm_binary import WasmBinary
+
+    d, _ = exported
+    data = bytearray((d / "mlp.wasm").read_bytes())
+    with load(bytes(data)) as module:
+        plan_bytes = module.metadata.plan_bytes
+    # flip one byte in the middle of the weights (the plan is the data section's tail)
+    tail = WasmBinary.parse(bytes(data)).data_section_tail(plan_bytes)
+    middle = bytes(data).find(tail) + plan_bytes // 2
+    data[middle] ^= 0x01
+    (tmp_path / "damaged.wasm").write_bytes(bytes(data))
+    result = invoke("inspect", tmp_path / "damaged.wasm")
+    assert result.exit_code == 5
+    assert "damaged" in result.stderr and "sha256" in result.stderr
+    with pytest.raises(RuntimeABIError, match="damaged"):
+        load(tmp_path / "damaged.wasm")
+
+
 # ----------------------------------------------------------------------- the group
 
 
