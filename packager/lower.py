@@ -8,6 +8,7 @@ Steps (each a function below):
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections import Counter
 
@@ -114,10 +115,14 @@ def check_ops(onnx_model: onnx.ModelProto) -> None:
             )
         key = ("" if node.domain == "ai.onnx" else node.domain, node.op_type)
         if key not in supported:
-            known = ", ".join(sorted(op for d, op in supported if d == key[0]))
+            known = sorted(op for d, op in supported if d == key[0])
+            close = difflib.get_close_matches(node.op_type, known, n=3, cutoff=0.6)
             raise UnsupportedOpError(
-                f"Cannot package {where}: the runtime has no {node.op_type} kernel. "
-                f"Supported ops: {known}.",
+                f"Cannot package {where}: the runtime has no {node.op_type} kernel"
+                f"{' (close: ' + ', '.join(close) + ')' if close else ''}. Change the model "
+                "so that it does without this op (e.g. compute random draws or custom "
+                "steps outside it and pass them in as inputs); the runtime executes "
+                f"{len(known)} ops of {key[0] or 'ai.onnx'}, listed by `wasmexport ops`.",
                 node=node.name,
                 op_type=node.op_type,
                 opset=opset,

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable
 from importlib import resources
 
-__all__ = ["runtime_bytes", "runtime_subset_for", "supported_op_types"]
+__all__ = ["core_op_types", "runtime_bytes", "runtime_subset_for", "supported_op_types"]
 
 SIMD_OPTIONS = ("plain", "relaxed")
 # (simd option, op subset or None for every op) -> prebuilt runtime file
@@ -50,6 +50,11 @@ def _runtime_ops_table() -> dict:
 def supported_op_types() -> frozenset[tuple[str, str]]:
     """(domain, op_type) pairs the full runtime executes; domain "" is ai.onnx."""
     return frozenset((op["domain"], op["op_type"]) for op in _runtime_ops_table()["ops"])
+
+
+def core_op_types() -> frozenset[str]:
+    """The ai.onnx op types of the core runtime."""
+    return _subsets()["core"]
 
 
 def _subsets() -> dict[str, frozenset[str]]:

@@ -1338,3 +1338,46 @@ def _describe_text(info: dict) -> list[str]:
     ]
     width = max(len(k) for k, _ in rows)
     return [info["path"], *(f"  {k.ljust(width)}  {v}" for k, v in rows)]
+
+
+@cli.command("ops")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
+@_verbosity_options
+def ops_command(as_json: bool) -> None:
+    """List the ops the runtime executes, by domain.
+
+    Ops marked * are in the core runtime, the smaller module that neural networks are
+    packaged into; a model with any other op gets the runtime with every op.
+
+    \b
+    Examples:
+      wasmexport ops
+      wasmexport ops --json | jq '."ai.onnx" | length'
+    """
+    from .packager.runtime_info import core_op_types, supported_op_types
+
+    core = core_op_types()
+    by_domain: dict[str, list[str]] = {}
+    for domain, op in sorted(supported_op_types()):
+        by_domain.setdefault(domain or "ai.onnx", []).append(op)
+    if as_json:
+        click.echo(json.dumps({"ops": by_domain, "core": sorted(core)}, indent=2))
+        return
+    for domain, ops in by_domain.items():
+        click.echo(f"{domain} ({len(ops)} ops)")
+        marked = [f"{op}*" if domain == "ai.onnx" and op in core else op for op in ops]
+        for line in _wrap_words(marked, width=88):
+            click.echo(f"  {line}")
+    click.echo("* in the core runtime")
+
+
+def _wrap_words(words: list[str], width: int) -> list[str]:
+    """Words joined by ", " into lines of at most width characters."""
+    lines, line = [], ""
+    for word in words:
+        piece = word if not line else f", {word}"
+        if line and len(line) + len(piece) > width:
+            lines.append(line + ",")
+            line, piece = "", word
+        line += piece
+    return [*lines, line] if line else lines

@@ -371,6 +371,20 @@ def test_inspect_damaged_plan_exits_5_and_load_refuses(exported, tmp_path):
         load(tmp_path / "damaged.wasm")
 
 
+def test_ops_lists_the_runtime_ops_and_the_core():
+    from wasmexport.packager.runtime_info import supported_op_types
+
+    result = invoke("ops", "--json")
+    assert result.exit_code == 0, result.stderr
+    info = json.loads(result.stdout)
+    listed = {(d, op) for d, ops in info["ops"].items() for op in ops}
+    assert listed == {(d or "ai.onnx", op) for d, op in supported_op_types()}
+    assert {"Conv", "Gemm", "Relu"} <= set(info["core"]) <= set(info["ops"]["ai.onnx"])
+    assert "ZipMap" in info["ops"]["ai.onnx.ml"] and "ZipMap" not in info["core"]
+    text = invoke("ops")
+    assert text.exit_code == 0 and "Conv*" in text.stdout and "ZipMap\n" in text.stdout
+
+
 # ----------------------------------------------------------------------- the group
 
 
