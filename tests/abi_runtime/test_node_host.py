@@ -363,3 +363,36 @@ def test_super_resolution_node_equals_python_host(tmp_path_factory):
     assert summary["shape"] == [1, 1, 672, 672] and summary["dtype"] == "float32"
     got = np.fromfile(tmp / "y.bin", dtype="<f4").reshape(summary["shape"])
     assert np.array_equal(got, want)
+
+
+def test_run_returns_maps_of_a_sklearn_classifier_as_the_python_host(tmp_path):
+    """A default scikit-learn classifier ends in ZipMap: labels (int64) and a sequence of
+    maps; Node's run() gives the labels as a typed array and the maps as JSON values."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    from wasmexport import export_wasm, load
+
+    x, y = load_iris(return_X_y=True)
+    x = x.astype(np.float32)
+    clf = LogisticRegression(max_iter=500).fit(x, y)
+    export_wasm(clf, x[:4], tmp_path / "clf.wasm")
+    with load(tmp_path / "clf.wasm") as m:
+        labels, probabilities = m.run(x[:4])
+    script = (
+        f'const {{ load }} = await import({json.dumps(str(HOST))});\n'
+        f'const m = await load({json.dumps(str(tmp_path / "clf.wasm"))});\n'
+        f"const x = new Float32Array({json.dumps(x[:4].ravel().tolist())});\n"
+        "const [labels, probs] = m.run({ data: x, shape: [4, 4] });\n"
+        "process.stdout.write(JSON.stringify({ labels: Array.from(labels.data, Number),\n"
+        "  type: labels.data.constructor.name, probs: probs.data, dtype: probs.dtype }));\n"
+    )
+    out = subprocess.run([NODE, "--no-warnings", "--input-type=module", "-e", script],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert got["labels"] == labels.tolist() == clf.predict(x[:4]).tolist()
+    assert got["type"] == "BigInt64Array" and got["dtype"] == "seq(map(int64,float32))"
+    # the response's shortest float32 text reads back to the Python host's float32 values
+    as_f32 = [{int(k): np.float32(v) for k, v in row.items()} for row in got["probs"]]
+    assert as_f32 == [{k: np.float32(v) for k, v in row.items()} for row in probabilities]

@@ -92,8 +92,9 @@ export class WasmModel {
   /**
    * Run the model with the raw form. inputs: a tensor, a list in graph-input order, or an
    * object by input name; a tensor is {data: TypedArray | Array, shape} (or a bare typed array
-   * when the input's shape is static). Returns {data, shape, dtype}, or a list of them.
-   * Throws WasmExportError on an error response.
+   * when the input's shape is static). Returns {data, shape, dtype}, or a list of them, one
+   * per output: see decodeOutput for string, map and sequence outputs. Throws
+   * WasmExportError on an error response.
    */
   run(inputs) {
     const specs = this.inputs;
@@ -123,7 +124,7 @@ export class WasmModel {
     const outs = one ? [response.output] : response.output;
     const shapes = one ? [response.shape] : response.shapes;
     const dtypes = one ? [response.dtype] : response.dtypes;
-    const result = outs.map((b64, i) => decodeTensor(b64, shapes[i], dtypes[i]));
+    const result = outs.map((value, i) => decodeOutput(value, shapes[i], dtypes[i]));
     return one ? result[0] : result;
   }
 
@@ -176,6 +177,24 @@ function encodeTensor(tensor, spec) {
   }
   const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   return { b64: toBase64(bytes), shape: [...shape] };
+}
+
+/**
+ * One output of a raw response: a numeric tensor {data, shape, dtype} from its base64;
+ * strings and maps (ZipMap's seq(map(...))) {data, shape, dtype} with data the JSON value
+ * the response carries; a sequence of tensors (dtype "seq(T)") a list of such tensors; an
+ * empty optional (dtype null) null.
+ */
+function decodeOutput(value, shape, dtype) {
+  if (dtype === null || dtype === undefined) return null;
+  if (dtype === "string" || dtype.startsWith("map(") || dtype.startsWith("seq(map(")) {
+    return { data: value, shape, dtype };
+  }
+  if (dtype.startsWith("seq(")) {
+    const item = dtype.slice(4, -1);
+    return value.map((v, i) => decodeOutput(v, shape[i], item));
+  }
+  return decodeTensor(value, shape, dtype);
 }
 
 function decodeTensor(b64, shape, dtype) {
