@@ -124,10 +124,15 @@ class WasmModel:
 
         Args:
             inputs: an array (single input), a list in graph-input order, or a dict by name.
+                A plain nested list is one input's value when its rank is that input's.
+                Arrays are cast to the declared dtype where numpy casts within the same kind
+                (float64 -> float32, int32 -> int64); any other dtype is a TypeError.
             raw: send and receive base64 raw tensors (fast); False uses nested JSON lists.
 
         Raises:
             RuntimeABIError: the module answered with an error (its message is kept).
+            KeyError: an unknown or missing input name. ValueError: the wrong number of
+                inputs. TypeError: an input of a dtype that cannot be cast.
         """
         arrays = self._bind(inputs)
         request: dict[str, object] = {}
@@ -182,6 +187,7 @@ class WasmModel:
             isinstance(inputs, Sequence)
             and not isinstance(inputs, (str, bytes))
             and not lone_seq
+            and not _is_nested_value_of(inputs, specs)
             and (
                 len(specs) != 1
                 or (inputs and (inputs[0] is None or isinstance(inputs[0], np.ndarray | list)))
@@ -257,6 +263,21 @@ class WasmModel:
         ins = ", ".join(f"{s.name}: {s.dtype}{s.shape_str()}" for s in self.inputs)
         outs = ", ".join(f"{s.name}: {s.dtype}{s.shape_str()}" for s in self.outputs)
         return f"<WasmModel ({ins}) -> ({outs})>"
+
+
+def _is_nested_value_of(inputs, specs: list[TensorSpec]) -> bool:
+    """True when a plain nested list is the one tensor input's value, not a list of inputs:
+    its rank as an array is the input's declared rank (``[[0.0] * 20]`` for an input of
+    shape (batch, 20)), while its first item's is not."""
+    if len(specs) != 1 or specs[0].shape is None or not isinstance(inputs, list):
+        return False
+    if not inputs or not isinstance(inputs[0], list):
+        return False
+    try:
+        as_array = np.asarray(inputs)
+    except ValueError:  # ragged: a list of inputs of different shapes
+        return False
+    return as_array.dtype.kind in "biuf" and as_array.ndim == len(specs[0].shape)
 
 
 def _element_type(type_name: str) -> str:

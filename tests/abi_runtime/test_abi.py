@@ -10,6 +10,7 @@ import wasmtime
 from model_helpers import FLOAT, INT64, make_model, onnxruntime_run
 from onnx import TensorProto, helper
 
+from wasmexport.errors import RuntimeABIError
 from wasmexport.packager import package
 from wasmexport.packager.runtime_info import runtime_bytes
 
@@ -268,3 +269,17 @@ def test_abi_float16_json_roundtrip_matches_onnxruntime():
     assert rc == 0
     np.testing.assert_array_equal(np.array(response["output"], np.float32).astype(np.float16),
                                   expected)  # fmt: skip
+
+
+def test_python_host_reads_a_plain_nested_list_by_the_inputs_rank(mlp_wasm):
+    """For a one-input model, [[...]] is that input's value when its rank is the input's,
+    and a list of inputs when its first item has the input's rank."""
+    from wasmexport import load
+
+    rows = [[0.5, -1.0, 2.0, 0.25]]
+    with load(mlp_wasm) as m:
+        np.testing.assert_allclose(m.run(rows), expected(rows), rtol=1e-6)
+        np.testing.assert_allclose(m.run([rows]), expected(rows), rtol=1e-6)
+        np.testing.assert_allclose(m.run([np.array(rows * 2)]), expected(rows * 2), rtol=1e-6)
+        with pytest.raises(RuntimeABIError, match="shape"):
+            m.run([[1.0, 2.0]])  # rank 2 as given, but 2 columns where 4 are declared
