@@ -61,7 +61,12 @@ def _shared_engine() -> wasmtime.Engine:
 
 
 class WasmModel:
-    """One instance of a packaged module; owns its wasmtime store. Close it when done."""
+    """One instance of a packaged module; owns its wasmtime store. Close it when done.
+
+    ``metadata`` is the module's ``wasmexport`` section (a ``Metadata``: inputs, outputs,
+    ops, opsets, framework, producer, plan size and sha256, runtime), read and checked
+    against the plan when the module loads.
+    """
 
     def __init__(self, wasm: bytes | str | os.PathLike):
         data = Path(wasm).read_bytes() if isinstance(wasm, (str, os.PathLike)) else bytes(wasm)
