@@ -9,6 +9,7 @@ Conditions are computed with Cast (float -> bool), which the runtime has.
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -491,11 +492,15 @@ def test_conformance(case):
 
 
 def load_error_of(model, mutate) -> str:
-    """Lower model, let mutate() corrupt the plan, embed it; return the module's error."""
+    """Lower model, let mutate() corrupt the plan, embed it with metadata that records the
+    corrupt plan's digest (so that the host's damage check passes and the runtime's loader
+    is what refuses it); return the module's error."""
     plan, _ = lower(model)
     mutate(plan)
-    metadata = read_custom_sections(package(model).wasm)[METADATA_SECTION]
-    wasm = embed_blob(runtime_bytes(), plan.to_bytes(), {METADATA_SECTION: metadata})
+    blob = plan.to_bytes()
+    metadata = json.loads(read_custom_sections(package(model).wasm)[METADATA_SECTION])
+    metadata.update(plan_sha256=hashlib.sha256(blob).hexdigest(), plan_bytes=len(blob))
+    wasm = embed_blob(runtime_bytes(), blob, {METADATA_SECTION: json.dumps(metadata).encode()})
     with load(wasm) as m:
         status, answer = m.request('{"input": [true, [1, 2, 3]]}')
     assert status == 1
