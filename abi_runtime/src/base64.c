@@ -35,6 +35,24 @@ static void sextet_init(void)
     sextet_ready = 1;
 }
 
+int base64_valid(const char *s, size_t n, size_t *bad)
+{
+    size_t len = n;
+    while (len > 0 && s[len - 1] == '=' && n - len < 2) len--;
+    if (len % 4 == 1 || (n != len && n % 4 != 0)) {
+        *bad = n;
+        return 0;
+    }
+    if (!sextet_ready)
+        sextet_init();
+    for (size_t i = 0; i < len; i++)
+        if (SEXTET[(unsigned char)s[i]] < 0) {
+            *bad = i;
+            return 0;
+        }
+    return 1;
+}
+
 long base64_decode(const char *s, size_t n, uint8_t *out, size_t *bad)
 {
     size_t len = n;

@@ -14,6 +14,11 @@ size_t base64_decoded_size(const char *s, size_t n);
    character (its position in *bad) or a bad length. Padding optional. */
 long base64_decode(const char *s, size_t n, uint8_t *out, size_t *bad);
 
+/* 1 when n characters are valid base64 (as base64_decode accepts them),
+   else 0 with the position of the first bad character in *bad (n for a
+   bad length). */
+int base64_valid(const char *s, size_t n, size_t *bad);
+
 /* Characters needed for n bytes, with padding. */
 size_t base64_encoded_size(size_t n);
 

@@ -418,10 +418,17 @@ static Status parse_shape(Json *j, int64_t *dims, int32_t *nd, const char *name)
         if ((st = json_number(j, text, sizeof text, &is_int)))
             return st;
         long long d = strtoll(text, NULL, 10);
-        if (!is_int || d < 0 || d > INT32_MAX || *nd >= MAX_RANK)
+        if (*nd >= MAX_RANK)
             return fail(j->err, ST_BAD_REQUEST, "request: shape of input '%s' "
-                        "must list at most %d non-negative integers", name,
-                        MAX_RANK);
+                        "lists more than %d dims", name, MAX_RANK);
+        if (!is_int || d < 0)
+            return fail(j->err, ST_BAD_REQUEST, "request: shape of input '%s' "
+                        "has %s at position %d; dims are non-negative integers",
+                        name, text, (int)*nd);
+        if (d > INT32_MAX)
+            return fail(j->err, ST_BAD_REQUEST, "request: shape of input '%s' "
+                        "has dim %s at position %d, above the largest supported "
+                        "(%d)", name, text, (int)*nd, INT32_MAX);
         dims[(*nd)++] = d;
         if (json_peek(j) == ',') {
             j->p++;
@@ -490,9 +497,14 @@ static Status parse_raw_tensor(const Model *m, Json *j, const Value *v,
     if ((st = raw_shape(m, j, v, shape, nbytes, dims, &nd)) ||
         (st = tensor_set_shape(t, v->dtype, nd, dims, j->err)))
         return st;
+    size_t bad = 0;
     if ((size_t)tensor_nbytes(t) != nbytes) {
         size_t need = (size_t)tensor_nbytes(t);
         memset(t, 0, sizeof *t);
+        /* text that is not base64 at all is the better explanation */
+        if (!base64_valid(s.start, n, &bad))
+            return fail(j->err, ST_BAD_REQUEST, "request: input '%s': invalid "
+                        "base64 at character %zu", v->name, bad);
         return fail(j->err, ST_BAD_REQUEST, "request: input '%s': shape %s of "
                     "%s needs %zu bytes, the base64 text holds %zu", v->name,
                     shape_str(dims, nd, got, sizeof got), dtype_name(v->dtype),
@@ -500,7 +512,6 @@ static Status parse_raw_tensor(const Model *m, Json *j, const Value *v,
     }
     if ((st = tensor_alloc(t, v->dtype, nd, dims, j->err)))
         return st;
-    size_t bad = 0;
     if (base64_decode(s.start, n, t->data, &bad) < 0) {
         tensor_release(t);
         return fail(j->err, ST_BAD_REQUEST, "request: input '%s': invalid "

@@ -89,8 +89,17 @@ MLP_ERRORS = [
     ),
     (
         '{"input": "AAAAAAAAAAAAAAAAAAAAAA==", "type": "raw", "shape": [1,1,1,1,1,1,1,1,4]}',
-        "at most 8",
+        "lists more than 8 dims",
     ),
+    (
+        '{"input": "AAAAAAAAAAAAAAAAAAAAAA==", "type": "raw", "shape": [2147483648, 1]}',
+        "has dim 2147483648 at position 0, above the largest supported",
+    ),
+    (
+        '{"input": "AAAAAAAAAAAAAAAAAAAAAA==", "type": "raw", "shape": [1, -4]}',
+        "has -4 at position 1; dims are non-negative integers",
+    ),
+    ('{"input": "!!!!", "type": "raw", "shape": [1, 4]}', "invalid base64 at character 0"),
     ('{"input": "AAAAAAAAAAAAAAAA\\nAAAAAA==", "type": "raw"}', "escape sequences"),
     ('{"input": "AAAA AAAAAAAAAAAAAAAAA==", "type": "raw"}', "invalid base64 at character 4"),
     ('{"input": [[1, 2, 3, 4]], "type": "raw"}', "expected a string"),
