@@ -13,6 +13,16 @@ from onnx.reference import ReferenceEvaluator
 from wasmexport.abi_runtime import load
 from wasmexport.packager import package
 
+# the numpy dtypes of the runtime's stored types (bfloat16 aside: numpy has none)
+RUNTIME_NUMPY_DTYPES = [np.dtype(t) for t in (
+    "float32", "float64", "float16", "int8", "uint8", "int16", "uint16", "int32", "int64",
+    "uint32", "uint64", "bool")]  # fmt: skip
+
+
+def onnx_type(dtype) -> int:
+    """The TensorProto element type of a numpy dtype (onnx's own mapping)."""
+    return helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+
 
 def reference_run(model, arrays):
     """Outputs from onnxruntime, or from onnx's reference evaluator where ORT has no kernel."""

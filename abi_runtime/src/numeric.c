@@ -36,58 +36,48 @@ float half_to_float(uint16_t h)
     return f;
 }
 
-uint16_t double_to_half(double v)
+/* v rounded half to even to a 16-bit IEEE-style float with `man` stored
+   mantissa bits and `expb` exponent bits: float16 (10, 5), bfloat16
+   (7, 8). Overflow goes to infinity, NaN to the quiet NaN of v's sign. */
+static uint16_t double_to_16bit_float(double v, int man, int expb)
 {
+    int bias = (1 << (expb - 1)) - 1;
     uint16_t sign = signbit(v) ? 0x8000 : 0;
+    uint16_t inf = (uint16_t)(((1 << expb) - 1) << man);
     double a = fabs(v);
     if (isnan(v))
-        return sign | 0x7e00;
-    if (a >= 65520.0) /* rounds to infinity (65504 is the largest finite) */
-        return sign | 0x7c00;
-    if (a < 0x1p-14) {
-        /* subnormal: units of 2^-24, round half to even */
-        double q = nearbyint(a * 0x1p24);
-        return sign | (uint16_t)q; /* q == 1024 carries into the exponent */
+        return sign | inf | (uint16_t)(1 << (man - 1));
+    /* the largest finite is (2 - 2^-man) * 2^bias; from the tie above it
+       on, values round to infinity (float16: 65520) */
+    if (a >= ldexp(2.0 - ldexp(1.0, -man - 1), bias))
+        return sign | inf;
+    if (a < ldexp(1.0, 1 - bias)) {
+        /* subnormal: units of 2^(1 - bias - man), round half to even */
+        double q = nearbyint(ldexp(a, bias - 1 + man));
+        return sign | (uint16_t)q; /* q == 2^man carries into the exponent */
     }
     int e;
     double m = frexp(a, &e); /* a = m * 2^e, m in [0.5, 1) */
-    /* 11 significant bits: scale to [1024, 2048) and round half to even */
-    double q = nearbyint(m * 2048.0);
-    if (q == 2048.0) {
-        q = 1024.0;
+    /* man + 1 significant bits: scale to [2^man, 2^(man+1)), round */
+    double q = nearbyint(ldexp(m, man + 1));
+    if (q == ldexp(1.0, man + 1)) {
+        q = ldexp(1.0, man);
         e++;
     }
-    int exp = e - 1 + 15; /* biased exponent of 1.xxx * 2^(e-1) */
-    if (exp >= 31)
-        return sign | 0x7c00;
-    return sign | (uint16_t)(exp << 10) | ((uint16_t)q & 0x3ff);
+    int exp = e - 1 + bias; /* biased exponent of 1.xxx * 2^(e-1) */
+    if (exp >= (1 << expb) - 1)
+        return sign | inf;
+    return sign | (uint16_t)(exp << man) | ((uint16_t)q & ((1 << man) - 1));
+}
+
+uint16_t double_to_half(double v)
+{
+    return double_to_16bit_float(v, 10, 5);
 }
 
 uint16_t double_to_bf16(double v)
 {
-    uint16_t sign = signbit(v) ? 0x8000 : 0;
-    double a = fabs(v);
-    if (isnan(v))
-        return sign | 0x7fc0;
-    /* rounds to infinity: the largest finite is (2 - 2^-7) * 2^127, and the
-       tie above it goes to the even infinity */
-    if (a >= 0x1p128 - 0x1p119)
-        return sign | 0x7f80;
-    if (a < 0x1p-126) {
-        /* subnormal: units of 2^-133, round half to even */
-        double q = nearbyint(a * 0x1p133);
-        return sign | (uint16_t)q; /* q == 128 carries into the exponent */
-    }
-    int e;
-    double m = frexp(a, &e); /* a = m * 2^e, m in [0.5, 1) */
-    /* 8 significant bits: scale to [128, 256) and round half to even */
-    double q = nearbyint(m * 256.0);
-    if (q == 256.0) {
-        q = 128.0;
-        e++;
-    }
-    int exp = e - 1 + 127; /* biased exponent of 1.xxx * 2^(e-1) */
-    return sign | (uint16_t)(exp << 7) | ((uint16_t)q & 0x7f);
+    return double_to_16bit_float(v, 7, 8);
 }
 
 double round_to_dtype(int32_t dt, double v)

@@ -494,6 +494,12 @@ Status read_auto_pad(const Node *n, int *out, Err *err);
 /* Fail unless t has dtype float32 ("node 'x' (Op): input 0 is int64, ..."). */
 Status require_float(const Node *n, const Tensor *t, int index, Err *err);
 
+/* x's elements as (outer, len, inner) around axis, for ops along it: outer
+   the dims before, len the axis (with flatten: every dim from it on, the
+   pre-13 Softmax), inner the dims after. */
+void split_at_axis(const Tensor *x, int32_t axis, int flatten, int64_t *outer,
+                   int64_t *len, int64_t *inner);
+
 /* Normalise a possibly negative axis against rank; fail when out of range. */
 Status norm_axis(const Node *n, int64_t axis, int32_t rank, int32_t *out,
                  Err *err);

@@ -55,6 +55,17 @@ Status require_float(const Node *n, const Tensor *t, int index, Err *err)
                      dtype_name(t->dtype));
 }
 
+void split_at_axis(const Tensor *x, int32_t axis, int flatten, int64_t *outer,
+                   int64_t *len, int64_t *inner)
+{
+    *outer = *len = *inner = 1;
+    for (int32_t i = 0; i < x->ndim; i++) {
+        if (i < axis) *outer *= x->dims[i];
+        else if (i == axis || flatten) *len *= x->dims[i];
+        else *inner *= x->dims[i];
+    }
+}
+
 Status norm_axis(const Node *n, int64_t axis, int32_t rank, int32_t *out,
                  Err *err)
 {

@@ -259,11 +259,8 @@ Status op_lpnorm(const Node *n, Tensor *const *in, Tensor *const *out,
                          "supported (1 or 2)", (long long)p);
     if ((st = tensor_alloc_like(out[0], x, err)) != ST_OK)
         return st;
-    int64_t outer = 1, len = x->ndim ? x->dims[axis] : 1, inner = 1;
-    for (int32_t i = 0; i < x->ndim; i++) {
-        if (i < axis) outer *= x->dims[i];
-        if (i > axis) inner *= x->dims[i];
-    }
+    int64_t outer, len, inner;
+    split_at_axis(x, axis, 0, &outer, &len, &inner);
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < inner; i++) {
             double s = 0.0;

@@ -107,12 +107,8 @@ Status op_softmax(const Node *n, Tensor *const *in, Tensor *const *out,
     if ((st = norm_axis(n, p->axis, x->ndim, &axis, err)) ||
         (st = tensor_alloc_like(out[0], x, err)))
         return st;
-    int64_t outer = 1, len = 1, inner = 1;
-    for (int32_t i = 0; i < x->ndim; i++) {
-        if (i < axis) outer *= x->dims[i];
-        else if (i == axis || p->flatten) len *= x->dims[i];
-        else inner *= x->dims[i];
-    }
+    int64_t outer, len, inner;
+    split_at_axis(x, axis, p->flatten, &outer, &len, &inner);
     const float *xv = x->data;
     float *yv = out[0]->data;
     int log_form = n->op == OP_LogSoftmax;

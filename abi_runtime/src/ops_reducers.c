@@ -257,11 +257,8 @@ Status op_cumsum(const Node *n, Tensor *const *in, Tensor *const *out,
         return st;
     int excl = (int)attr_int(n, "exclusive", 0);
     int rev = (int)attr_int(n, "reverse", 0);
-    int64_t outer = 1, len = x->ndim ? x->dims[axis] : 1, inner = 1;
-    for (int32_t i = 0; i < x->ndim; i++) {
-        if (i < axis) outer *= x->dims[i];
-        if (i > axis) inner *= x->dims[i];
-    }
+    int64_t outer, len, inner;
+    split_at_axis(x, axis, 0, &outer, &len, &inner);
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < inner; i++) {
             int prod = n->op == OP_CumProd;
@@ -382,12 +379,8 @@ Status op_hardmax(const Node *n, Tensor *const *in, Tensor *const *out,
                          "supported", dtype_name(x->dtype));
     if ((st = tensor_alloc_like(out[0], x, err)) != ST_OK)
         return st;
-    int64_t outer = 1, len = 1, inner = 1;
-    for (int32_t i = 0; i < x->ndim; i++) {
-        if (i < axis) outer *= x->dims[i];
-        else if (i == axis || flatten) len *= x->dims[i];
-        else inner *= x->dims[i];
-    }
+    int64_t outer, len, inner;
+    split_at_axis(x, axis, flatten, &outer, &len, &inner);
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < inner; i++) {
             int64_t best = 0, base = o * len * inner + i;

@@ -246,12 +246,8 @@ Status softmax_wide(const Node *n, Tensor *const *in, Tensor *const *out,
                               &axis, err)) ||
         (st = tensor_alloc_like(out[0], x, err)))
         return st;
-    int64_t outer = 1, len = 1, inner = 1;
-    for (int32_t i = 0; i < x->ndim; i++) {
-        if (i < axis) outer *= x->dims[i];
-        else if (i == axis || flatten) len *= x->dims[i];
-        else inner *= x->dims[i];
-    }
+    int64_t outer, len, inner;
+    split_at_axis(x, axis, flatten, &outer, &len, &inner);
     int log_form = n->op == OP_LogSoftmax;
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < inner; i++)

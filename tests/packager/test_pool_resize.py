@@ -11,16 +11,13 @@ import pytest
 from model_helpers import make_model
 from node_cases import check_conformance_case
 from onnx import TensorProto, helper
-from op_case_helpers import check_all
+from op_case_helpers import check_all, onnx_type
 
 from wasmexport.abi_runtime import load
 from wasmexport.errors import RuntimeABIError
 from wasmexport.packager import package
 
 R = np.random.default_rng(5)
-TP = {np.dtype("float32"): TensorProto.FLOAT, np.dtype("float64"): TensorProto.DOUBLE,
-      np.dtype("float16"): TensorProto.FLOAT16, np.dtype("int8"): TensorProto.INT8,
-      np.dtype("uint8"): TensorProto.UINT8}  # fmt: skip
 
 
 def arr(shape, dtype="float32"):
@@ -37,8 +34,8 @@ def one(op, x, attrs=None, consts=None, opset=19, n_out=1, extra=(), out_types=N
     node = helper.make_node(op, [n for n, _ in inputs] + list(consts),
                             [f"y{i}" for i in range(n_out)], name=f"{op.lower()}0",
                             **(attrs or {}))  # fmt: skip
-    out_types = out_types or [TP[x.dtype]] * n_out
-    model = make_model([node], [(n, TP[a.dtype], list(a.shape)) for n, a in inputs],
+    out_types = out_types or [onnx_type(x.dtype)] * n_out
+    model = make_model([node], [(n, onnx_type(a.dtype), list(a.shape)) for n, a in inputs],
                        [(f"y{i}", t, None) for i, t in enumerate(out_types)], consts,
                        opset=opset)  # fmt: skip
     return model, [a for _, a in inputs]
@@ -63,13 +60,13 @@ def test_pool_max_2d_with_indices(dtype):
             arr((2, 3, 7, 6), dtype),
             a,
             n_out=2,
-            out_types=[TP[np.dtype(dtype)], TensorProto.INT64],
+            out_types=[onnx_type(np.dtype(dtype)), TensorProto.INT64],
         )
         for a in POOL_2D
     ]
     cases.append(one("MaxPool", arr((1, 2, 5, 4), dtype), {"kernel_shape": [2, 2],
                      "storage_order": 1}, n_out=2,
-                     out_types=[TP[np.dtype(dtype)], TensorProto.INT64]))  # fmt: skip
+                     out_types=[onnx_type(np.dtype(dtype)), TensorProto.INT64]))  # fmt: skip
     check_all(cases)
 
 

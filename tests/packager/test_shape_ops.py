@@ -14,20 +14,14 @@ from model_helpers import make_model, onnxruntime_run
 from node_cases import check_conformance_case
 from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
-from op_case_helpers import check_all
+from op_case_helpers import RUNTIME_NUMPY_DTYPES, check_all, onnx_type
 
 from wasmexport.abi_runtime import load
 from wasmexport.errors import RuntimeABIError, UnsupportedOpError
 from wasmexport.packager import package
 
 R = np.random.default_rng(11)
-TP = {np.dtype(k): v for k, v in {
-    "float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE,
-    "float16": TensorProto.FLOAT16, "int8": TensorProto.INT8, "uint8": TensorProto.UINT8,
-    "int16": TensorProto.INT16, "uint16": TensorProto.UINT16, "int32": TensorProto.INT32,
-    "int64": TensorProto.INT64, "uint32": TensorProto.UINT32, "uint64": TensorProto.UINT64,
-    "bool": TensorProto.BOOL}.items()}  # fmt: skip
-ALL_DTYPES = list(TP)
+ALL_DTYPES = RUNTIME_NUMPY_DTYPES
 
 
 def arr(shape, dtype="float32"):
@@ -51,10 +45,10 @@ def one_node(op, inputs, attrs=None, consts=None, opset=18, n_out=1, out_types=N
     node = helper.make_node(op, names + list(consts), [f"y{i}" for i in range(n_out)],
                             name=f"{op.lower()}0", **(attrs or {}))  # fmt: skip
     first = np.asarray(inputs[0][1])
-    out_types = out_types or [TP[first.dtype]] * n_out
+    out_types = out_types or [onnx_type(first.dtype)] * n_out
     model = make_model(
         [node],
-        [(n, TP[np.asarray(a).dtype], list(np.shape(a))) for n, a in inputs],
+        [(n, onnx_type(np.asarray(a).dtype), list(np.shape(a))) for n, a in inputs],
         [(f"y{i}", t, None) for i, t in enumerate(out_types)],
         consts,
         opset=opset,
@@ -116,8 +110,8 @@ def _pad_attr_2(dt):
 def _range(dt):
     start, limit, delta = (np.array(v, dt) for v in (2, 17, 3))
     node = helper.make_node("Range", ["a", "b", "c"], ["y0"], name="range0")
-    model = make_model([node], [(k, TP[np.dtype(dt)], []) for k in "abc"],
-                       [("y0", TP[np.dtype(dt)], None)])  # fmt: skip
+    model = make_model([node], [(k, onnx_type(np.dtype(dt)), []) for k in "abc"],
+                       [("y0", onnx_type(np.dtype(dt)), None)])  # fmt: skip
     return model, [start, limit, delta]
 
 
@@ -125,7 +119,7 @@ def _one_hot(dt):
     ix = np.array([[0, 2], [-1, 7]], np.int64)
     m, a = one_node("OneHot", [("i", ix)], {"axis": 1},
                     {"d": np.array(4, np.int64), "v": np.array([0, 5], dt)},
-                    out_types=[TP[np.dtype(dt)]])  # fmt: skip
+                    out_types=[onnx_type(np.dtype(dt))])  # fmt: skip
     return m, a
 
 
@@ -204,14 +198,14 @@ def _reverse_sequence(dt):
 def _unique(dt):
     x = np.array([3, 1, 3, 2, 1, 7], dt)
     m, a = one_node("Unique", [("x", x)], {"sorted": 1}, n_out=4,
-                    out_types=[TP[np.dtype(dt)]] + [TensorProto.INT64] * 3)  # fmt: skip
+                    out_types=[onnx_type(np.dtype(dt))] + [TensorProto.INT64] * 3)  # fmt: skip
     return m, a
 
 
 def _unique_axis(dt):
     x = np.array([[1, 0, 0], [1, 0, 0], [2, 3, 4]], dt)
     m, a = one_node("Unique", [("x", x)], {"sorted": 0, "axis": 0}, n_out=4,
-                    out_types=[TP[np.dtype(dt)]] + [TensorProto.INT64] * 3)  # fmt: skip
+                    out_types=[onnx_type(np.dtype(dt))] + [TensorProto.INT64] * 3)  # fmt: skip
     return m, a
 
 
@@ -239,7 +233,8 @@ def _gather_slice_concat(dt):
         helper.make_node("Slice", ["x", "s", "e", "a", "t"], ["sl"]),
         helper.make_node("Concat", ["g", "sl"], ["y0"], axis=0),
     ]
-    model = make_model(nodes, [("x", TP[x.dtype], [4, 5])], [("y0", TP[x.dtype], None)],
+    t = onnx_type(x.dtype)
+    model = make_model(nodes, [("x", t, [4, 5])], [("y0", t, None)],
                        {"i": i64(3, 0, -1), "s": i64(3), "e": i64(-10), "a": i64(0),
                         "t": i64(-2)})  # fmt: skip
     return model, [x]

@@ -17,19 +17,13 @@ import pytest
 from model_helpers import make_model
 from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
-from op_case_helpers import check_all, merge_models
+from op_case_helpers import check_all, merge_models, onnx_type
 
 from wasmexport.abi_runtime import load
 from wasmexport.errors import RuntimeABIError, UnsupportedOpError
 from wasmexport.packager import package
 
 R = np.random.default_rng(11)
-TP = {np.dtype(k): v for k, v in {
-    "float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE,
-    "float16": TensorProto.FLOAT16, "int8": TensorProto.INT8, "uint8": TensorProto.UINT8,
-    "int16": TensorProto.INT16, "uint16": TensorProto.UINT16, "int32": TensorProto.INT32,
-    "uint32": TensorProto.UINT32, "int64": TensorProto.INT64, "uint64": TensorProto.UINT64,
-    "bool": TensorProto.BOOL}.items()}  # fmt: skip
 
 
 def one(op, feeds, consts=None, attrs=None, opset=20, out_type=None, n_out=1):
@@ -42,10 +36,10 @@ def one(op, feeds, consts=None, attrs=None, opset=20, out_type=None, n_out=1):
     feeds = [(n, a) for n, a in feeds if a is not None]
     node = helper.make_node(op, names, [f"y{i}" for i in range(n_out)], name=f"{op.lower()}0",
                             **(attrs or {}))  # fmt: skip
-    out_type = out_type or TP[feeds[0][1].dtype]
+    out_type = out_type or onnx_type(feeds[0][1].dtype)
     model = make_model(
         [node],
-        [(n, TP[a.dtype], list(a.shape)) for n, a in feeds],
+        [(n, onnx_type(a.dtype), list(a.shape)) for n, a in feeds],
         [(f"y{i}", out_type if i == 0 else TensorProto.BOOL, None) for i in range(n_out)],
         {k: v for k, v in consts.items() if v is not None},
         opset=opset,
@@ -208,8 +202,8 @@ def test_bitcast_reinterprets_bytes_like_numpy_view():
         # any bytes, NaN patterns included: raw I/O carries bits unchanged
         raw = R.integers(0, 256, 32, dtype=np.uint8)
         x = (raw % 2 if src == "bool" else raw).view(src).reshape(2, -1)
-        cases.append(one("BitCast", [("x", x)], attrs={"to": TP[np.dtype(dst)]}, opset=26,
-                         out_type=TP[np.dtype(dst)]))  # fmt: skip
+        to = onnx_type(dst)
+        cases.append(one("BitCast", [("x", x)], attrs={"to": to}, opset=26, out_type=to))
     got = run_cases(cases)
     for (_, dst), (_, (x,)), g in zip(BITCASTS, cases, got, strict=True):
         assert g.dtype == np.dtype(dst)

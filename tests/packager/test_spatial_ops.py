@@ -12,19 +12,13 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
-from op_case_helpers import check_all
+from op_case_helpers import check_all, onnx_type
 
 from wasmexport.abi_runtime import load
 from wasmexport.errors import RuntimeABIError, UnsupportedOpError
 from wasmexport.packager import package
 
 R = np.random.default_rng(11)
-TP = {
-    np.dtype("float32"): TensorProto.FLOAT,
-    np.dtype("float64"): TensorProto.DOUBLE,
-    np.dtype("float16"): TensorProto.FLOAT16,
-    np.dtype("int64"): TensorProto.INT64,
-}
 
 
 def model_of(op, inputs, attrs=None, consts=None, opset=20, out_type=None, out_shape=None):
@@ -32,10 +26,11 @@ def model_of(op, inputs, attrs=None, consts=None, opset=20, out_type=None, out_s
     consts = consts or {}
     node = helper.make_node(op, [n for n, _ in inputs] + list(consts), ["y"],
                             name=f"{op.lower()}0", **(attrs or {}))  # fmt: skip
-    out_type = out_type or TP[inputs[0][1].dtype]
+    out_type = out_type or onnx_type(inputs[0][1].dtype)
     graph = helper.make_graph(
         [node], "spatial",
-        [helper.make_tensor_value_info(n, TP[a.dtype], list(a.shape)) for n, a in inputs],
+        [helper.make_tensor_value_info(n, onnx_type(a.dtype), list(a.shape))
+         for n, a in inputs],
         [helper.make_tensor_value_info("y", out_type, out_shape)],
         [numpy_helper.from_array(np.asarray(v), k) for k, v in consts.items()],
     )  # fmt: skip
@@ -235,8 +230,9 @@ def deform_case(
                             pads=list(pads), dilations=list(dilations))  # fmt: skip
     graph = helper.make_graph(
         [node], "deform",
-        [helper.make_tensor_value_info(name, TP[a.dtype], list(a.shape)) for name, a in fed],
-        [helper.make_tensor_value_info("y", TP[np.dtype(dtype)], None)],
+        [helper.make_tensor_value_info(name, onnx_type(a.dtype), list(a.shape))
+         for name, a in fed],
+        [helper.make_tensor_value_info("y", onnx_type(np.dtype(dtype)), None)],
     )  # fmt: skip
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 22)])
     model.ir_version = 10
