@@ -95,7 +95,7 @@ STACK_BYTES = 1 << 20
 # runtime stays small as ops are added: a new op file is compiled for size unless listed.
 OPT_SPEED = "-O3"
 OPT_SIZE = "-Oz"
-SPEED_SOURCES = frozenset({"gemm.c", "ops_conv.c", "ops_elementwise.c"})
+SPEED_SOURCES = frozenset({"gemm.c", "ops_conv.c", "ops_elementwise.c", "winograd.c"})
 COMPILE_FLAGS = [
     "-target", "wasm32-wasi",
     "-std=c11",
@@ -172,13 +172,17 @@ def compile_runtime(
                 f" ({' '.join(flags)})" if flags else "")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         objects_at = object_dir or Path(tmp)
-        tag = hashlib.sha256(" ".join(flags).encode()).hexdigest()[:12]
+        # an object is reused only for the same flags, level, source and headers
+        headers = b"".join(h.read_bytes() for h in sorted(SRC_DIR.glob("*.h")))
+        base = hashlib.sha256(" ".join(flags).encode() + b"\0" + headers)
 
         # step 1: one object per source, at its optimisation level
         def compile_one(src: str) -> str:
             opt = OPT_SPEED if src in SPEED_SOURCES else OPT_SIZE
             extra: list[str] = []
-            obj = objects_at / f"{src}.{tag}.o"
+            digest = base.copy()
+            digest.update(opt.encode() + b"\0" + (SRC_DIR / src).read_bytes())
+            obj = objects_at / f"{src}.{digest.hexdigest()[:16]}.o"
             if src == OP_TABLE_SOURCE and variant.ops is not None:
                 subset_dir = Path(tmp) / "subset"
                 subset_dir.mkdir(exist_ok=True)

@@ -1,5 +1,6 @@
 /*
- * ops_conv.c: 1-D and 2-D convolution (NCHW) by im2col into GEMM panels.
+ * ops_conv.c: 1-D and 2-D convolution (NCHW) by im2col into GEMM panels,
+ * or, for 3x3 kernels with stride 1, by Winograd's F(2x2, 3x3) (winograd.c).
  *
  * The column matrix of one group, (cg * kh * kw, oh * ow), is never built
  * whole: gemm_run asks for a block of output pixels at a time and
@@ -15,6 +16,7 @@
 
 #include "gemm.h"
 #include "ops.h"
+#include "winograd.h"
 
 typedef struct {
     int64_t group;
@@ -166,6 +168,18 @@ static int64_t conv_out_size(const ConvParams *p, int axis, int64_t in,
     return padded < 0 ? -1 : padded / st + 1;
 }
 
+/* Winograd F(2x2, 3x3) pays for a 3x3 kernel with stride and dilation 1,
+   one group, enough channels for its GEMMs and enough 2x2 output tiles for
+   its transforms (below that, im2col is as fast). */
+static int winograd_pays(const ConvParams *p, int64_t kh, int64_t kw,
+                         int64_t c, int64_t m, int64_t oh, int64_t ow)
+{
+    return p->spatial == 2 && kh == 3 && kw == 3 && p->group == 1 &&
+           p->stride[0] == 1 && p->stride[1] == 1 && p->dilation[0] == 1 &&
+           p->dilation[1] == 1 && c >= 8 && m >= 8 &&
+           ((oh + 1) / 2) * ((ow + 1) / 2) >= 64;
+}
+
 /* Y (n, m, oh, ow) = X (n, c, ih, iw) * W (m, c/group, kh, kw) + B (m). */
 Status op_conv(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
 {
@@ -213,6 +227,16 @@ Status op_conv(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
     /* step 2: the weights of every group as packed A: from the plan, or
        packed now */
     int64_t mg = m / p->group, k = cg * kh * kw;
+    int64_t wfloats = p->packed ? gemm_packed_a_size(mg, k) : m * k;
+    if (winograd_pays(p, kh, kw, cg, m, oh, ow) && w->numel == wfloats) {
+        /* step 2b: 3x3, stride 1: by Winograd (winograd.c) */
+        for (int64_t i = 0; i < batch && st == ST_OK; i++)
+            st = winograd_conv(w->data, p->packed, m, c,
+                               (const float *)x->data + i * c * ih * iw, ih, iw,
+                               pt, pl, (float *)out[0]->data + i * m * oh * ow,
+                               oh, ow, b ? b->data : NULL, p->lo, p->hi, err);
+        return st;
+    }
     int64_t wsize = gemm_packed_a_size(mg, k);
     const float *pa = w->data;
     float *owned = NULL;

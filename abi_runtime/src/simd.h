@@ -20,6 +20,11 @@
 
 /* Lanes 0, 2 of a then 0, 2 of b: every other float of a[0..3], b[0..3]. */
 #define f32x4_even(a, b) wasm_i32x4_shuffle((a), (b), 0, 2, 4, 6)
+/* Lanes 1, 3 of a then 1, 3 of b: the floats f32x4_even leaves out. */
+#define f32x4_odd(a, b) wasm_i32x4_shuffle((a), (b), 1, 3, 5, 7)
+/* a0 b0 a1 b1 and a2 b2 a3 b3: two vectors interleaved. */
+#define f32x4_zip_lo(a, b) wasm_i32x4_shuffle((a), (b), 0, 4, 1, 5)
+#define f32x4_zip_hi(a, b) wasm_i32x4_shuffle((a), (b), 2, 6, 3, 7)
 
 /* A vector of four floats. */
 #define f32x4_make wasm_f32x4_make
