@@ -57,6 +57,7 @@ def core_op_types() -> frozenset[str]:
     return _subsets()["core"]
 
 
+@functools.cache
 def _subsets() -> dict[str, frozenset[str]]:
     """Op subset name -> its ai.onnx op types."""
     return {name: frozenset(ops) for name, ops in _runtime_ops_table()["subsets"].items()}

@@ -25,6 +25,7 @@ import logging
 import math
 import statistics
 import sys
+import textwrap
 import time
 import traceback
 from dataclasses import dataclass
@@ -1366,18 +1367,6 @@ def ops_command(as_json: bool) -> None:
     for domain, ops in by_domain.items():
         click.echo(f"{domain} ({len(ops)} ops)")
         marked = [f"{op}*" if domain == "ai.onnx" and op in core else op for op in ops]
-        for line in _wrap_words(marked, width=88):
+        for line in textwrap.wrap(", ".join(marked), width=88):
             click.echo(f"  {line}")
     click.echo("* in the core runtime")
-
-
-def _wrap_words(words: list[str], width: int) -> list[str]:
-    """Words joined by ", " into lines of at most width characters."""
-    lines, line = [], ""
-    for word in words:
-        piece = word if not line else f", {word}"
-        if line and len(line) + len(piece) > width:
-            lines.append(line + ",")
-            line, piece = "", word
-        line += piece
-    return [*lines, line] if line else lines

@@ -224,12 +224,20 @@ Status op_conv(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
     if ((st = tensor_alloc(out[0], DT_FLOAT, s + 2, dims, err)))
         return st;
 
-    /* step 2: the weights of every group as packed A: from the plan, or
-       packed now */
+    /* step 2: the weights: as the plan holds them (checked), then by
+       Winograd for 3x3 kernels with stride 1, else as packed A of every
+       group: from the plan, or packed now */
     int64_t mg = m / p->group, k = cg * kh * kw;
-    int64_t wfloats = p->packed ? gemm_packed_a_size(mg, k) : m * k;
-    if (winograd_pays(p, kh, kw, cg, m, oh, ow) && w->numel == wfloats) {
-        /* step 2b: 3x3, stride 1: by Winograd (winograd.c) */
+    int64_t wsize = gemm_packed_a_size(mg, k);
+    if (p->packed && w->numel != wsize * p->group)
+        return node_fail(n, err, ST_BAD_FORMAT, "packed weight has %lld "
+                         "floats, expected %lld", (long long)w->numel,
+                         (long long)(wsize * p->group));
+    if (!p->packed && w->numel != m * k)
+        return node_fail(n, err, ST_SHAPE_MISMATCH, "weight %s has %lld "
+                         "elements", shape_str(wd, wrank, sw, 96),
+                         (long long)w->numel);
+    if (winograd_pays(p, kh, kw, cg, m, oh, ow)) {
         for (int64_t i = 0; i < batch && st == ST_OK; i++)
             st = winograd_conv(w->data, p->packed, m, c,
                                (const float *)x->data + i * c * ih * iw, ih, iw,
@@ -237,19 +245,9 @@ Status op_conv(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
                                oh, ow, b ? b->data : NULL, p->lo, p->hi, err);
         return st;
     }
-    int64_t wsize = gemm_packed_a_size(mg, k);
     const float *pa = w->data;
     float *owned = NULL;
-    if (p->packed) {
-        if (w->numel != wsize * p->group)
-            return node_fail(n, err, ST_BAD_FORMAT, "packed weight has %lld "
-                             "floats, expected %lld", (long long)w->numel,
-                             (long long)(wsize * p->group));
-    } else {
-        if (w->numel != m * k)
-            return node_fail(n, err, ST_SHAPE_MISMATCH, "weight %s has %lld "
-                             "elements", shape_str(wd, wrank, sw, 96),
-                             (long long)w->numel);
+    if (!p->packed) {
         pa = owned = malloc(sizeof(float) * (size_t)(wsize * p->group + 1));
         if (!owned)
             return fail(err, ST_OOM, "out of memory packing conv weights");

@@ -14,26 +14,26 @@
 
 #include "ops.h"
 
-/* Fail unless input k is present and a sequence of tensors. */
-static Status need_seq(const Node *n, const Tensor *t, int k, Err *err)
+/* Fail unless input k is present and of kind `kind` (`what` in words). */
+static Status need_kind(const Node *n, const Tensor *t, int k, int kind,
+                        const char *what, Err *err)
 {
     char tn[64];
-    if (t && t->kind == TK_SEQ_TENSOR)
+    if (t && t->kind == kind)
         return ST_OK;
-    return node_fail(n, err, ST_UNSUPPORTED_OP, "input %d must be a sequence "
-                     "of tensors, got %s", k, !t ? "nothing"
+    return node_fail(n, err, ST_UNSUPPORTED_OP, "input %d must be %s, got %s",
+                     k, what, !t ? "nothing"
                      : type_name(t->kind, t->dtype, t->key_dtype, tn, 64));
 }
 
-/* Fail unless input k is present and a plain tensor. */
+static Status need_seq(const Node *n, const Tensor *t, int k, Err *err)
+{
+    return need_kind(n, t, k, TK_SEQ_TENSOR, "a sequence of tensors", err);
+}
+
 static Status need_tensor(const Node *n, const Tensor *t, int k, Err *err)
 {
-    char tn[64];
-    if (t && t->kind == TK_TENSOR)
-        return ST_OK;
-    return node_fail(n, err, ST_UNSUPPORTED_OP, "input %d must be a tensor, "
-                     "got %s", k, !t ? "nothing"
-                     : type_name(t->kind, t->dtype, t->key_dtype, tn, 64));
+    return need_kind(n, t, k, TK_TENSOR, "a tensor", err);
 }
 
 /* The items of sequence s. */
