@@ -25,8 +25,8 @@ __all__ = ["GEMM_MR", "GEMM_NR", "pack_a", "pack_b", "pack_weights"]
 
 logger = logging.getLogger(__name__)
 
-GEMM_MR = 4  # NOTE: must equal GEMM_MR in abi_runtime/src/gemm.h (a test checks)
-GEMM_NR = 12  # NOTE: must equal GEMM_NR in abi_runtime/src/gemm.h
+GEMM_MR = 2  # NOTE: must equal GEMM_MR in abi_runtime/src/gemm.h (a test checks)
+GEMM_NR = 16  # NOTE: must equal GEMM_NR in abi_runtime/src/gemm.h
 
 
 def pack_a(a: np.ndarray) -> np.ndarray:

@@ -18,8 +18,8 @@
 
 #include "status.h"
 
-#define GEMM_MR 4 /* rows of C per micro-kernel call */
-#define GEMM_NR 12 /* columns of C per micro-kernel call */
+#define GEMM_MR 2 /* rows of C per micro-kernel call */
+#define GEMM_NR 16 /* columns of C per micro-kernel call */
 
 /* Write columns [j0, j0 + nj) of B into panels at dst, each panel
    (k, GEMM_NR) row-major, columns past nj zero. */

@@ -35,12 +35,12 @@ static v128_t exp_f32x4(v128_t x)
     v128_t r = f32x4_sub(x, f32x4_mul(n, f32x4_splat(0.693145752f)));
     r = f32x4_sub(r, f32x4_mul(n, f32x4_splat(1.42860677e-6f)));
     v128_t p = f32x4_splat(1.0f / 720);
-    p = f32x4_add(f32x4_mul(p, r), f32x4_splat(1.0f / 120));
-    p = f32x4_add(f32x4_mul(p, r), f32x4_splat(1.0f / 24));
-    p = f32x4_add(f32x4_mul(p, r), f32x4_splat(1.0f / 6));
-    p = f32x4_add(f32x4_mul(p, r), f32x4_splat(0.5f));
-    p = f32x4_add(f32x4_mul(p, r), f32x4_splat(1.0f));
-    p = f32x4_add(f32x4_mul(p, r), f32x4_splat(1.0f));
+    p = f32x4_madd(p, r, f32x4_splat(1.0f / 120));
+    p = f32x4_madd(p, r, f32x4_splat(1.0f / 24));
+    p = f32x4_madd(p, r, f32x4_splat(1.0f / 6));
+    p = f32x4_madd(p, r, f32x4_splat(0.5f));
+    p = f32x4_madd(p, r, f32x4_splat(1.0f));
+    p = f32x4_madd(p, r, f32x4_splat(1.0f));
     /* n >= -126 here (x >= -87.3 or masked below), so 2^n is normal */
     v128_t scale = i32x4_shl(i32x4_add(i32x4_from_f32x4(n), i32x4_splat(127)), 23);
     return v128_andnot(f32x4_mul(p, scale), tiny);

@@ -58,7 +58,9 @@
 #define v128_any_true wasm_v128_any_true
 
 /* a * b + c: fused (one rounding) in the relaxed-SIMD build, else a
-   multiply and an add. */
+   multiply and an add. Cranelift's x86-64 fused form overwrites a, so it
+   suits chains where a dies (Horner steps), not accumulators, which it
+   would move to a new register every time (see gemm.c). */
 #ifdef __wasm_relaxed_simd__
 #define f32x4_madd(a, b, c) wasm_f32x4_relaxed_madd((a), (b), (c))
 #else

@@ -111,7 +111,7 @@ def test_pack_layout_matches_runtime_constants():
     assert int(re.search(r"#define GEMM_NR (\d+)", text).group(1)) == GEMM_NR
     a = randn(GEMM_MR + 1, 5)
     pa = pack_a(a).reshape(2, 5, GEMM_MR)
-    assert pa[0, 3, 2] == a[2, 3] and pa[1, 4, 0] == a[GEMM_MR, 4] and pa[1, 0, 1] == 0
+    assert pa[0, 3, 1] == a[1, 3] and pa[1, 4, 0] == a[GEMM_MR, 4] and pa[1, 0, 1] == 0
     b = randn(4, GEMM_NR + 3)
     pb = pack_b(b).reshape(2, 4, GEMM_NR)
     assert pb[1, 2, 1] == b[2, GEMM_NR + 1] and pb[1, 0, 3] == 0

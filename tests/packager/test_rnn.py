@@ -105,11 +105,11 @@ for _op in GATES:
     ]
 CASES += [
     ("LSTM", {"wanted": (0, 0, 1)}),
-    # batches of GEMM_NR (8) and more take the packed GEMM path at every step
-    ("LSTM", {"B": 9, "lens": True, "direction": "bidirectional", "peepholes": True}),
-    ("GRU", {"B": 10, "lens": True, "direction": "bidirectional"}),
-    ("GRU", {"B": 8, "linear_before_reset": 1}),
-    ("RNN", {"B": 8, "layout": 1}),
+    # batches of GEMM_NR (16) and more take the packed GEMM path at every step
+    ("LSTM", {"B": 17, "lens": True, "direction": "bidirectional", "peepholes": True}),
+    ("GRU", {"B": 18, "lens": True, "direction": "bidirectional"}),
+    ("GRU", {"B": 16, "linear_before_reset": 1}),
+    ("RNN", {"B": 16, "layout": 1}),
     ("GRU", {"linear_before_reset": 1}),
     ("GRU", {"linear_before_reset": 1, "direction": "bidirectional", "lens": True,
              "clip": 1.5}),
