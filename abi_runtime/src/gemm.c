@@ -4,13 +4,14 @@
  * Loop nest (outermost first), sized for a 32 KB L1 and a ~1 MB L2:
  *   1. blocks of nc columns of B, packed once (or read pre-packed)
  *   2. blocks of kc rows of k; C accumulates across them
- *   3. panels of the larger operand (one stays in L1)
- *   4. panels of the smaller operand: the micro-kernel
+ *   3. panels of A (kc, GEMM_MR): one, broadcast, stays in L1
+ *   4. panels of B (kc, GEMM_NR), streaming from L2: the micro-kernel
  * The scalar micro-kernel is the reference; the SIMD128 one has the same
- * contract. Both builds multiply and then add, in two roundings: the
- * relaxed-SIMD build's fused multiply-add was slower here (~38 against ~45
- * GFLOP/s in wasmtime on x86-64), because Cranelift ties the result of
- * vfmadd213ps to a multiplicand, which costs a register copy per
+ * contract but reads A broadcast (splat_a_panel below). Both builds
+ * multiply and then add, in two roundings: the relaxed-SIMD build's fused
+ * multiply-add was slower here (~38 against ~45 GFLOP/s in wasmtime on
+ * x86-64), because Cranelift ties the result of vfmadd213ps to a
+ * multiplicand, which costs a register copy per
  * multiply-add and moves every accumulator to a new register each step.
  */
 #include <math.h>
@@ -132,23 +133,22 @@ static void kernel(int64_t k, const float *a, const float *b, const Tile *t)
    the k loop's panel pointers: clang's loop strength reduction otherwise
    turns every load b + 4 * v into an i32.add and a load at offset 0,
    which Cranelift compiles to two instructions instead of one with the
-   offset folded in. Used on the loaded A vector: clang otherwise rewrites
-   its lane broadcasts into one v128.load32_splat per row, which Cranelift
-   compiles to three instructions (scalar load, move, broadcast) instead of
-   one shuffle. */
+   offset folded in. */
 #define OPAQUE(x) __asm__("" : "+r"(x))
 
 /* SIMD128 micro-kernel for tiles of R valid rows (R = 1..2) and V vectors
    of valid columns (V = 1..4), constants after inlining: same contract as
    the reference above, but rows past R and vectors past V are never
-   computed. Eight accumulators (2 rows x 4 vectors), four B vectors, one
+   computed, and A comes broadcast: (k, GEMM_MR) vectors, each one value
+   of the packed panel in all four lanes. Eight accumulators (2 rows x 4 vectors), four B vectors, one
    broadcast and one product fit the sixteen vector registers of x86-64
    hosts without spilling; the 4x12 tile this replaces kept twelve
    accumulators and spilled four of them every step. The k loop is not
    unrolled: Cranelift places every load of a loop body before its
    arithmetic, so an unrolled body keeps all its loaded vectors alive at
-   once and spills. Measured in wasmtime on x86-64 (AVX2): ~45 GFLOP/s
-   against ~29 for the 4x12 tile. */
+   once and spills. Measured in wasmtime on x86-64: ~45 GFLOP/s against
+   ~29 for the 4x12 tile, before A came broadcast and the loop's pointers
+   stopped spilling (each ~10% more). */
 static inline __attribute__((always_inline)) void
 kernel_rows(const int R, const int V, int64_t k, const float *a, const float *b,
             const Tile *t)
@@ -190,25 +190,29 @@ kernel_rows(const int R, const int V, int64_t k, const float *a, const float *b,
         });
     }
 
-    /* step 2: per k, V vectors of B and one load of the MR values of A,
-       broadcast lane by lane */
+    /* step 2: per k, V vectors of B and the MR broadcasts of A */
+    const float *b_end = b + k * GEMM_NR;
 #pragma clang loop unroll(disable)
-    for (int64_t p = 0; p < k; p++, a += GEMM_MR, b += GEMM_NR) {
+    for (; b != b_end; a += GEMM_MR * 4, b += GEMM_NR) {
         OPAQUE(a);
         OPAQUE(b);
         v128_t bv[NV];   /* [V] used */
 #pragma clang loop unroll(full)
         for (int v = 0; v < V; v++)
             bv[v] = v128_load(b + 4 * v);
-        v128_t a2 = wasm_v128_load64_zero(a);
-        OPAQUE(a2);
-        v128_t sp[GEMM_MR] = {lane_splat(a2, 0), lane_splat(a2, 1)};
         TILE_ROWS(R, {
+            v128_t sp = v128_load(a + 4 * r);
             _Pragma("clang loop unroll(full)")
             for (int v = 0; v < V; v++)
-                acc[r][v] = f32x4_add(f32x4_mul(sp[r], bv[v]), acc[r][v]);
+                acc[r][v] = f32x4_add(f32x4_mul(sp, bv[v]), acc[r][v]);
         });
     }
+
+    /* the tile's fields are read again below rather than kept in
+       registers across the loop, which then has enough registers for its
+       pointers (spilling one costs a store-to-load round trip per step) */
+    __asm__ __volatile__("" ::: "memory");
+    full = t->cols == GEMM_NR;
 
     /* step 3: clamp on the last k block; NaN stays NaN: pmax(v, lo) and
        pmin(v, hi) return v for NaN */
@@ -249,6 +253,30 @@ static __attribute__((noinline)) void kernel(int64_t k, const float *a, const fl
 }
 #endif
 
+#ifdef __wasm_simd128__
+/* A panel of kc rows with each value broadcast to a vector: the SIMD
+   micro-kernel reads a[p * MR + r] as one 16-byte load instead of a load
+   and a lane shuffle per row and step, ~10% faster in wasmtime. Built
+   once per A panel and k block, reused by every B panel of the block
+   (16 KB: it stays in L1). Static: gemm_run is never re-entered. */
+static v128_t a_splat[GEMM_KC * GEMM_MR];
+
+static const float *splat_a_panel(int64_t kc, const float *a)
+{
+    for (int64_t p = 0; p < kc; p++, a += GEMM_MR) {
+        v128_t a2 = wasm_v128_load64_zero(a);
+        a_splat[p * GEMM_MR] = lane_splat(a2, 0);
+        a_splat[p * GEMM_MR + 1] = lane_splat(a2, 1);
+    }
+    return (const float *)a_splat;
+}
+#else
+static const float *splat_a_panel(int64_t kc, const float *a)
+{
+    return a; /* the scalar micro-kernel reads the packed panel */
+}
+#endif
+
 /* Steps 2-4 of the loop nest for one block of nj columns of B, packed as
    panels of (k, GEMM_NR) at pb. */
 static void gemm_block(int64_t m, int64_t nj, int64_t k, const float *pa,
@@ -260,24 +288,21 @@ static void gemm_block(int64_t m, int64_t nj, int64_t k, const float *pa,
     int64_t step = blocks > 1 ? (k + blocks - 1) / blocks : GEMM_KC;
     for (int64_t p0 = 0; p0 < k || p0 == 0; p0 += step) {
         int64_t kc = k - p0 < step ? k - p0 : step;
-        /* the panel of the smaller operand streams from L2 past one panel
-           of the larger, which stays in L1: A panels (kc, GEMM_MR) inner
-           when m <= nj, else B panels (kc, GEMM_NR) */
-        int64_t mp = (m + GEMM_MR - 1) / GEMM_MR, np = (nj + GEMM_NR - 1) / GEMM_NR;
-        int b_outer = m <= nj;
-        for (int64_t u = 0; u < (b_outer ? np : mp); u++)
-            for (int64_t v = 0; v < (b_outer ? mp : np); v++) {
-                int64_t i0 = (b_outer ? v : u) * GEMM_MR;
-                int64_t jp = (b_outer ? u : v) * GEMM_NR;
+        /* one A panel (kc, GEMM_MR), broadcast, stays in L1 while the
+           B panels (kc, GEMM_NR) of the block stream past it from L2 */
+        for (int64_t i0 = 0; i0 < m; i0 += GEMM_MR) {
+            const float *a = splat_a_panel(kc, pa + (i0 / GEMM_MR) * k * GEMM_MR
+                                                   + p0 * GEMM_MR);
+            for (int64_t jp = 0; jp < nj; jp += GEMM_NR) {
                 Tile t = {c + i0 * ldc + jp, ldc,
                           (int)(m - i0 < GEMM_MR ? m - i0 : GEMM_MR),
                           (int)(nj - jp < GEMM_NR ? nj - jp : GEMM_NR),
                           p0 == 0, p0 + kc >= k,
                           ep->bias_row ? ep->bias_row + i0 : NULL,
                           bias_col ? bias_col + jp : NULL, ep->lo, ep->hi};
-                kernel(kc, pa + (i0 / GEMM_MR) * k * GEMM_MR + p0 * GEMM_MR,
-                       pb + (jp / GEMM_NR) * k * GEMM_NR + p0 * GEMM_NR, &t);
+                kernel(kc, a, pb + (jp / GEMM_NR) * k * GEMM_NR + p0 * GEMM_NR, &t);
             }
+        }
         if (k == 0)
             break;
     }
