@@ -7,7 +7,7 @@
  *   3. panels of A (kc, GEMM_MR): one, broadcast, stays in L1
  *   4. panels of B (kc, GEMM_NR), streaming from L2: the micro-kernel
  * The scalar micro-kernel is the reference; the SIMD128 one has the same
- * contract but reads A broadcast (splat_a_panel below). Both builds
+ * contract but reads A broadcast (a_panel below). Both builds
  * multiply and then add, in two roundings: the relaxed-SIMD build's fused
  * multiply-add was slower here (~38 against ~45 GFLOP/s in wasmtime on
  * x86-64), because Cranelift ties the result of vfmadd213ps to a
@@ -254,32 +254,61 @@ static __attribute__((noinline)) void kernel(int64_t k, const float *a, const fl
 #endif
 
 #ifdef __wasm_simd128__
-/* A panel of kc rows with each value broadcast to a vector: the SIMD
-   micro-kernel reads a[p * MR + r] as one 16-byte load instead of a load
-   and a lane shuffle per row and step, ~10% faster in wasmtime. Built
-   once per A panel and k block, reused by every B panel of the block
-   (16 KB: it stays in L1). Static: gemm_run is never re-entered. */
+/* The A panel of rows [i0, i0 + GEMM_MR) and columns [p0, p0 + kc), each
+   value broadcast to a vector: the SIMD micro-kernel reads a[p * MR + r]
+   as one 16-byte load instead of a load and a lane shuffle per row and
+   step, ~10% faster in wasmtime. Built once per A panel and k block,
+   reused by every B panel of the block (16 KB: it stays in L1). Static:
+   gemm_run is never re-entered. */
 static v128_t a_splat[GEMM_KC * GEMM_MR];
 
-static const float *splat_a_panel(int64_t kc, const float *a)
+static const float *a_panel(const GemmA *A, int64_t m, int64_t k, int64_t i0,
+                            int64_t p0, int64_t kc)
 {
-    for (int64_t p = 0; p < kc; p++, a += GEMM_MR) {
-        v128_t a2 = wasm_v128_load64_zero(a);
-        a_splat[p * GEMM_MR] = lane_splat(a2, 0);
-        a_splat[p * GEMM_MR + 1] = lane_splat(a2, 1);
+    v128_t *dst = a_splat;
+    if (A->packed) {
+        const float *a = A->packed + (i0 / GEMM_MR) * k * GEMM_MR + p0 * GEMM_MR;
+        for (int64_t p = 0; p < kc; p++, a += GEMM_MR, dst += GEMM_MR) {
+            v128_t a2 = wasm_v128_load64_zero(a);
+            dst[0] = lane_splat(a2, 0);
+            dst[1] = lane_splat(a2, 1);
+        }
+    } else {
+        const float *r0 = A->a + i0 * A->rs + p0 * A->cs;
+        const float *r1 = r0 + A->rs;
+        int64_t cs = A->cs;
+        if (m - i0 >= 2)
+            for (int64_t p = 0; p < kc; p++, dst += GEMM_MR) {
+                dst[0] = f32x4_splat(r0[p * cs]);
+                dst[1] = f32x4_splat(r1[p * cs]);
+            }
+        else /* the last row of an odd m: the second row is zero */
+            for (int64_t p = 0; p < kc; p++, dst += GEMM_MR) {
+                dst[0] = f32x4_splat(r0[p * cs]);
+                dst[1] = f32x4_splat(0.0f);
+            }
     }
     return (const float *)a_splat;
 }
 #else
-static const float *splat_a_panel(int64_t kc, const float *a)
+/* The A panel of rows [i0, i0 + GEMM_MR) and columns [p0, p0 + kc) as the
+   scalar micro-kernel reads it: (kc, GEMM_MR), packed in place or here. */
+static float a_pack[GEMM_KC * GEMM_MR];
+
+static const float *a_panel(const GemmA *A, int64_t m, int64_t k, int64_t i0,
+                            int64_t p0, int64_t kc)
 {
-    return a; /* the scalar micro-kernel reads the packed panel */
+    if (A->packed)
+        return A->packed + (i0 / GEMM_MR) * k * GEMM_MR + p0 * GEMM_MR;
+    int64_t rows = m - i0 < GEMM_MR ? m - i0 : GEMM_MR;
+    gemm_pack_a(rows, kc, A->a + i0 * A->rs + p0 * A->cs, A->rs, A->cs, a_pack);
+    return a_pack;
 }
 #endif
 
 /* Steps 2-4 of the loop nest for one block of nj columns of B, packed as
    panels of (k, GEMM_NR) at pb. */
-static void gemm_block(int64_t m, int64_t nj, int64_t k, const float *pa,
+static void gemm_block(int64_t m, int64_t nj, int64_t k, const GemmA *a,
                        const float *pb, float *c, int64_t ldc,
                        const Epilogue *ep, const float *bias_col)
 {
@@ -291,8 +320,7 @@ static void gemm_block(int64_t m, int64_t nj, int64_t k, const float *pa,
         /* one A panel (kc, GEMM_MR), broadcast, stays in L1 while the
            B panels (kc, GEMM_NR) of the block stream past it from L2 */
         for (int64_t i0 = 0; i0 < m; i0 += GEMM_MR) {
-            const float *a = splat_a_panel(kc, pa + (i0 / GEMM_MR) * k * GEMM_MR
-                                                   + p0 * GEMM_MR);
+            const float *ap = a_panel(a, m, k, i0, p0, kc);
             for (int64_t jp = 0; jp < nj; jp += GEMM_NR) {
                 Tile t = {c + i0 * ldc + jp, ldc,
                           (int)(m - i0 < GEMM_MR ? m - i0 : GEMM_MR),
@@ -300,7 +328,7 @@ static void gemm_block(int64_t m, int64_t nj, int64_t k, const float *pa,
                           p0 == 0, p0 + kc >= k,
                           ep->bias_row ? ep->bias_row + i0 : NULL,
                           bias_col ? bias_col + jp : NULL, ep->lo, ep->hi};
-                kernel(kc, a, pb + (jp / GEMM_NR) * k * GEMM_NR + p0 * GEMM_NR, &t);
+                kernel(kc, ap, pb + (jp / GEMM_NR) * k * GEMM_NR + p0 * GEMM_NR, &t);
             }
         }
         if (k == 0)
@@ -308,7 +336,7 @@ static void gemm_block(int64_t m, int64_t nj, int64_t k, const float *pa,
     }
 }
 
-Status gemm_run(int64_t m, int64_t n, int64_t k, const float *packed_a,
+Status gemm_run(int64_t m, int64_t n, int64_t k, const GemmA *a,
                 const GemmB *b, float *c, int64_t ldc, const Epilogue *ep,
                 Err *err)
 {
@@ -333,7 +361,7 @@ Status gemm_run(int64_t m, int64_t n, int64_t k, const float *packed_a,
                                        : pb;
         if (!b->packed)
             b->pack(b->ctx, j0, nj, pb);
-        gemm_block(m, nj, k, packed_a, block, c + j0, ldc, ep,
+        gemm_block(m, nj, k, a, block, c + j0, ldc, ep,
                    ep->bias_col ? ep->bias_col + j0 : NULL);
     }
     free(pb);

@@ -8,6 +8,7 @@
  * Constant operands (convolution and Gemm/MatMul weights) come packed in
  * this layout from the packager (docs/plan-format.md, "packed weights"),
  * so the runtime never copies them. Other operands are packed on the fly:
+ * A one panel at a time from the strided matrix (no copy of the whole),
  * B a block of columns at a time by a caller-supplied function, so that
  * convolution builds its im2col columns straight into panels.
  */
@@ -20,6 +21,19 @@
 
 #define GEMM_MR 2 /* rows of C per micro-kernel call */
 #define GEMM_NR 16 /* columns of C per micro-kernel call */
+
+/* Where A comes from: packed panels, or a strided matrix read in place. */
+typedef struct {
+    const float *packed; /* ceil(m / GEMM_MR) panels of (k, GEMM_MR), or NULL */
+    const float *a;      /* else: element (i, p) at a[i * rs + p * cs] */
+    int64_t rs, cs;
+} GemmA;
+
+/* A given as packed panels. */
+static inline GemmA gemm_a_packed(const float *packed)
+{
+    return (GemmA){packed, NULL, 0, 0};
+}
 
 /* Write columns [j0, j0 + nj) of B into panels at dst, each panel
    (k, GEMM_NR) row-major, columns past nj zero. */
@@ -52,10 +66,10 @@ int64_t gemm_packed_a_size(int64_t m, int64_t k);
 int64_t gemm_packed_b_size(int64_t k, int64_t n);
 
 /*
- * C (m, n), row stride ldc, = packed A (m, k) times B (k, n), then the
+ * C (m, n), row stride ldc, = A (m, k) times B (k, n), then the
  * epilogue. Returns ST_OOM if its scratch space cannot be allocated.
  */
-Status gemm_run(int64_t m, int64_t n, int64_t k, const float *packed_a,
+Status gemm_run(int64_t m, int64_t n, int64_t k, const GemmA *a,
                 const GemmB *b, float *c, int64_t ldc, const Epilogue *ep,
                 Err *err);
 

@@ -225,8 +225,8 @@ Status op_conv(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
         return st;
 
     /* step 2: the weights: as the plan holds them (checked), then by
-       Winograd for 3x3 kernels with stride 1, else as packed A of every
-       group: from the plan, or packed now */
+       Winograd for 3x3 kernels with stride 1, else as the A of one GEMM
+       per group */
     int64_t mg = m / p->group, k = cg * kh * kw;
     int64_t wsize = gemm_packed_a_size(mg, k);
     if (p->packed && w->numel != wsize * p->group)
@@ -245,16 +245,6 @@ Status op_conv(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
                                oh, ow, b ? b->data : NULL, p->lo, p->hi, err);
         return st;
     }
-    const float *pa = w->data;
-    float *owned = NULL;
-    if (!p->packed) {
-        pa = owned = malloc(sizeof(float) * (size_t)(wsize * p->group + 1));
-        if (!owned)
-            return fail(err, ST_OOM, "out of memory packing conv weights");
-        for (int64_t g = 0; g < p->group; g++)
-            gemm_pack_a(mg, k, (const float *)w->data + g * mg * k, k, 1,
-                        owned + g * wsize);
-    }
 
     /* step 3: one GEMM per image and group, bias and clamp fused.
        TODO: depthwise convolution (group == c == m) runs as c GEMMs of one
@@ -272,9 +262,12 @@ Status op_conv(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
             Epilogue ep = {b ? (const float *)b->data + g * mg : NULL, NULL,
                            p->lo, p->hi};
             float *y = (float *)out[0]->data + (i * m + g * mg) * oh * ow;
-            st = gemm_run(mg, oh * ow, k, pa + g * wsize, &gb, y, oh * ow, &ep,
-                          err);
+            /* A: the group's weights, packed by the packager or read in
+               place (rows of k) */
+            const float *wg = (const float *)w->data;
+            GemmA ga = p->packed ? gemm_a_packed(wg + g * wsize)
+                                 : (GemmA){NULL, wg + g * mg * k, k, 1};
+            st = gemm_run(mg, oh * ow, k, &ga, &gb, y, oh * ow, &ep, err);
         }
-    free(owned);
     return st;
 }

@@ -58,16 +58,10 @@ static Status matmul_2d(int64_t m, int64_t nn, int64_t k, const float *a,
                         int64_t bcs, const float *bpacked, float *c,
                         const Epilogue *ep, Err *err)
 {
-    float *pa = malloc(sizeof(float) * (size_t)(gemm_packed_a_size(m, k) + 1));
-    if (!pa)
-        return fail(err, ST_OOM, "out of memory packing a (%lld, %lld) matrix",
-                    (long long)m, (long long)k);
-    gemm_pack_a(m, k, a, ars, acs, pa);
+    GemmA ga = {NULL, a, ars, acs};
     StridedB sb = {b, k, brs, bcs};
     GemmB gb = {bpacked, gemm_pack_b_strided, &sb};
-    Status st = gemm_run(m, nn, k, pa, &gb, c, nn, ep, err);
-    free(pa);
-    return st;
+    return gemm_run(m, nn, k, &ga, &gb, c, nn, ep, err);
 }
 
 /* The bias fused into a MatMul (wx_bias), checked to have nn floats. */

@@ -333,7 +333,8 @@ static Status times_state(int64_t m, int64_t k, int64_t B, StepWeights a,
         StridedB sb = {state, k, 1, k};
         GemmB gb = {NULL, gemm_pack_b_strided, &sb};
         Epilogue ep = gemm_no_epilogue();
-        return gemm_run(m, B, k, a.packed, &gb, c, B, &ep, err);
+        GemmA ga = gemm_a_packed(a.packed);
+        return gemm_run(m, B, k, &ga, &gb, c, B, &ep, err);
     }
     for (int64_t b = 0; b < B; b++) {
         float *restrict y = row;
@@ -481,8 +482,8 @@ static Status run_direction(const Node *n, const RnnParams *p, const Dims *d,
     GemmB gx = {NULL, gemm_pack_b_strided, &sx};
     Epilogue ex = gemm_no_epilogue();
     ex.bias_row = s->bias;
-    if (S * B > 0 &&
-        (st = gemm_run(G * H, S * B, I, s->pw, &gx, s->xw, S * B, &ex, err)))
+    GemmA wa = gemm_a_packed(s->pw);
+    if (S * B > 0 && (st = gemm_run(G * H, S * B, I, &wa, &gx, s->xw, S * B, &ex, err)))
         return st;
 
     /* 3: initial state (B, H) */

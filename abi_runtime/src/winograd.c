@@ -249,8 +249,8 @@ Status winograd_conv(const float *w, int w_packed, int64_t m, int64_t c,
         transform_inputs(x, c, ih, iw, pt, pl, tw, t0, n, np, v);
         for (int xi = 0; xi < 16 && st == ST_OK; xi++) {
             GemmB b = {v + xi * c * np, NULL, NULL};
-            st = gemm_run(m, n, c, u + xi * a_size, &b, p + xi * m * n, n, &none,
-                          err);
+            GemmA a = gemm_a_packed(u + xi * a_size);
+            st = gemm_run(m, n, c, &a, &b, p + xi * m * n, n, &none, err);
         }
         if (st == ST_OK)
             transform_outputs(p, m, n, t0, tw, y, oh, ow, bias, lo, hi);
