@@ -4,8 +4,9 @@
     python -m wasmexport.abi_runtime.build --check  # rebuild, compare with the committed file
 
 Four variants come from the same sources: runtime.wasm (SIMD128, the default; runs on every
-host) and runtime_relaxed.wasm (adds -mrelaxed-simd: fused multiply-add in the GEMM
-micro-kernels; hosts must enable the relaxed-SIMD proposal), each with every op, and
+host) and runtime_relaxed.wasm (adds -mrelaxed-simd: fused multiply-add where it measured
+faster, in exp's polynomial; the GEMM multiplies then adds in both, see src/gemm.c; hosts
+must enable the relaxed-SIMD proposal), each with every op, and
 runtime_core.wasm / runtime_core_relaxed.wasm with the kernels of CORE_OPS only (the ops
 neural-network exports produce), a smaller module that the packager picks when a model
 needs nothing else.

@@ -50,8 +50,9 @@ def package(
         onnx_model: the model; only ai.onnx and ai.onnx.ml ops the runtime executes.
         framework: recorded in the module's metadata.
         simd: "plain" (SIMD128, runs on every host) or "relaxed" (relaxed-SIMD fused
-            multiply-add: faster, needs a host with the relaxed-SIMD proposal enabled,
-            e.g. wasmtime, or Node with --experimental-wasm-relaxed-simd).
+            multiply-add in exp's polynomial; the GEMM multiplies then adds in both
+            builds, which measured faster; needs a host with the relaxed-SIMD proposal
+            enabled, e.g. wasmtime, or Node with --experimental-wasm-relaxed-simd).
         runtime: another build of the runtime to embed into (benchmarks use one built
             with -DWX_BENCH). When None, the prebuilt runtime of `simd` with the fewest
             kernels that still has every op of the plan (the core runtime for most neural

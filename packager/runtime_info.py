@@ -31,8 +31,8 @@ def _runtime_file(name: str):
 
 @functools.cache
 def runtime_bytes(simd: str = "plain", subset: str | None = None) -> bytes:
-    """A prebuilt runtime module: SIMD128 ("plain") or relaxed SIMD (fused multiply-add;
-    hosts must enable the relaxed-SIMD proposal), with every op (subset None) or the kernels
+    """A prebuilt runtime module: SIMD128 ("plain") or relaxed SIMD (fused multiply-add in
+    exp's polynomial; hosts must enable the relaxed-SIMD proposal), with every op (subset None) or the kernels
     of an op subset only ("core")."""
     if simd not in SIMD_OPTIONS:
         raise ValueError(f"simd must be one of {list(SIMD_OPTIONS)}, got {simd!r}")

@@ -68,8 +68,9 @@ def export_wasm(
         verify: run the sample through the framework, onnxruntime and the module and
             raise VerifyError on a mismatch.
         rtol, atol: the verifier's tolerance, |wasm - ref| <= atol + rtol * |ref|.
-        simd: "plain" (SIMD128, every host) or "relaxed" (fused multiply-add; the host
-            must enable the relaxed-SIMD proposal: wasmtime does by default, Node 20 needs
+        simd: "plain" (SIMD128, every host) or "relaxed" (fused multiply-add in exp's
+            polynomial; the GEMM is the same in both; the host must enable the
+            relaxed-SIMD proposal: wasmtime does by default, Node 20 needs
             --experimental-wasm-relaxed-simd).
         **options: adapter options, e.g. ``exporter="legacy"`` for torch, ``zipmap=False``
             or ``dtype="float64"`` for sklearn.

@@ -497,8 +497,8 @@ def _check_options(f):
     default="plain",
     show_default=True,
     help="The runtime build to embed: plain SIMD128 runs on every host; relaxed "
-    "(fused multiply-add) is faster but needs a host with relaxed SIMD (wasmtime; Node "
-    "with --experimental-wasm-relaxed-simd).",
+    "(fused multiply-add in exp's polynomial; the GEMM is the same) needs a host with "
+    "relaxed SIMD (wasmtime; Node with --experimental-wasm-relaxed-simd).",
 )
 @_check_options
 @_verbosity_options
@@ -542,7 +542,7 @@ def export_command(
       wasmexport export net.py:model --sample x.npy --dynamic-axes false
       wasmexport export saved_model_dir --sample x.npy -o model.wasm
       wasmexport export mlp.onnx --report report.html
-      wasmexport export mlp.onnx --simd relaxed -o mlp_fma.wasm
+      wasmexport export mlp.onnx --simd relaxed -o mlp_relaxed.wasm
     """
     onnx_path = Path(model)
     entry_point = _is_entry_point(model)

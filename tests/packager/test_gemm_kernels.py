@@ -1,9 +1,9 @@
 """The packed GEMM paths of the runtime (gemm.c, ops_conv.c, ops_matmul.c) against onnxruntime.
 
 Sizes are chosen to reach every branch of the micro-kernel and the im2col packer: tiles
-with 1, 2, 3 and 4 valid rows (m % 4), partial column panels (n % 12), several k blocks
-(k > 256), fused bias and clamp, strides, dilations, groups, padding on every side and
-1-D convolution, in both runtime builds (plain SIMD128 and relaxed-SIMD fused multiply-add).
+with 1 and 2 valid rows (m % 2), partial column panels (n % 16), several k blocks
+(k > 512), fused bias and clamp, strides, dilations, groups, padding on every side and
+1-D convolution, in both runtime builds (plain SIMD128 and relaxed SIMD).
 """
 
 from __future__ import annotations
@@ -36,13 +36,21 @@ def conv_case(name, x_shape, w_shape, bias=True, relu=False, **attrs):
     return name, model, [randn(*x_shape)]
 
 
+def conv_weight_input_case(name, x_shape, w_shape, **attrs):
+    """A Conv whose weight is a graph input: read in place, not packed by the packager."""
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="conv", **attrs)
+    inputs = [("x", FLOAT, list(x_shape)), ("w", FLOAT, list(w_shape))]
+    model = make_model([node], inputs, [("y", FLOAT, None)], {})
+    return name, model, [randn(*x_shape), randn(*w_shape)]
+
+
 CONV_CASES = [
     # output channels 1..4 past a multiple of 4: every row count of the micro-kernel
     conv_case("m9_3x3_pad1", (1, 5, 13, 14), (9, 5, 3, 3), pads=[1, 1, 1, 1]),
     conv_case("m6_3x3_relu", (1, 7, 9, 17), (6, 7, 3, 3), relu=True, pads=[1, 1, 1, 1]),
     conv_case("m7_5x5_one_channel", (1, 1, 23, 25), (7, 1, 5, 5), pads=[2, 2, 2, 2]),
     conv_case("m4_no_bias", (1, 3, 12, 12), (4, 3, 3, 3), bias=False),
-    # k = 64 * 9 = 576 > 256: several k blocks, with a clamp on the last one only
+    # k = 64 * 9 = 576 > 512 (GEMM_KC): two k blocks, with a clamp on the last one only
     conv_case("k576_relu", (1, 64, 6, 31), (13, 64, 3, 3), relu=True, pads=[1, 1, 1, 1]),
     # strides, dilations, asymmetric padding, groups, 1x1 strided
     conv_case(
@@ -63,6 +71,9 @@ CONV_CASES = [
         strides=[2, 2],
         pads=[1, 1, 1, 1],
     ),
+    # weights as an input (im2col: stride 2), two groups of 5 output channels
+    conv_weight_input_case("weight_input_groups2", (1, 6, 9, 11), (10, 3, 3, 3), group=2,
+                           strides=[2, 1], pads=[1, 0, 1, 0]),
     conv_case("pointwise_1x1", (1, 19, 7, 7), (23, 19, 1, 1)),
     conv_case("pointwise_1x1_stride2", (1, 12, 9, 11), (18, 12, 1, 1), strides=[2, 2]),
     conv_case("conv_1d", (2, 5, 41), (7, 5, 4), strides=[2], pads=[1, 2], dilations=[2]),
@@ -87,13 +98,15 @@ def matmul_case(name, m, k, n, bias=False, relu=False):
     return name, model, [randn(m, k)]
 
 
-def gemm_case(name, m, k, n, trans_b=1):
+def gemm_case(name, m, k, n, trans_b=1, trans_a=0):
+    """Gemm with a constant weight; with trans_a, A is read column by column (stride m)."""
     w = randn(n, k) if trans_b else randn(k, n)
-    node = helper.make_node("Gemm", ["a", "w", "c"], ["y"], name="gemm", transB=trans_b,
-                            alpha=1.0, beta=1.0)  # fmt: skip
-    model = make_model([node], [("a", FLOAT, [m, k])], [("y", FLOAT, None)],
+    a_shape = [k, m] if trans_a else [m, k]
+    node = helper.make_node("Gemm", ["a", "w", "c"], ["y"], name="gemm", transA=trans_a,
+                            transB=trans_b, alpha=1.0, beta=1.0)  # fmt: skip
+    model = make_model([node], [("a", FLOAT, a_shape)], [("y", FLOAT, None)],
                        {"w": w, "c": randn(n)})  # fmt: skip
-    return name, model, [randn(m, k)]
+    return name, model, [randn(*a_shape)]
 
 
 def batched_matmul_case(name, b, m, k, n):
@@ -110,6 +123,7 @@ GEMM_CASES = [
     matmul_case("matmul_m62_k784", 62, 784, 35, bias=True),
     gemm_case("gemm_m3_transb", 3, 19, 25),
     gemm_case("gemm_m10_k513", 10, 513, 12, trans_b=0),
+    gemm_case("gemm_m7_k600_transa", 7, 600, 21, trans_a=1),
     batched_matmul_case("bmm_odd", 3, 7, 65, 11),
 ]
 
