@@ -49,11 +49,22 @@ static v128_t exp_f32x4(v128_t x)
 /* softmax_line for contiguous values (inner == 1). */
 static void softmax_line_simd(const float *x, float *y, int64_t len, int log_form)
 {
-    float mx = -INFINITY;
-    for (int64_t i = 0; i < len; i++)
-        mx = x[i] > mx ? x[i] : mx;
-    v128_t m4 = f32x4_splat(mx), s4 = f32x4_splat(0.0f);
+    /* the maximum, NaN skipped as in softmax_line: pmax(m, v) keeps m
+       where v is NaN */
+    v128_t m4 = f32x4_splat(-INFINITY);
     int64_t i = 0;
+    for (; i + 4 <= len; i += 4)
+        m4 = f32x4_pmax(m4, v128_load(x + i));
+    float mx = -INFINITY;
+    for (int r = 0; r < 4; r++) {
+        float lane = ((const float *)&m4)[r];
+        mx = lane > mx ? lane : mx;
+    }
+    for (; i < len; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    m4 = f32x4_splat(mx);
+    v128_t s4 = f32x4_splat(0.0f);
+    i = 0;
     for (; i + 4 <= len; i += 4) {
         v128_t d = f32x4_sub(v128_load(x + i), m4), e = exp_f32x4(d);
         s4 = f32x4_add(s4, e);
