@@ -409,7 +409,14 @@ def extras(infos: dict, results: dict) -> str:
     return "\n".join(out)
 
 
-def write_doc(table: str, infos: dict, results: dict) -> None:
+def runtime_sizes() -> dict[str, int]:
+    """Bytes of the shipped plain runtimes without a plan, by op subset ("core", "full")."""
+    from wasmexport.packager.runtime_info import runtime_bytes
+
+    return {"core": len(runtime_bytes("plain", "core")), "full": len(runtime_bytes("plain"))}
+
+
+def write_doc(table: str, goals: str, infos: dict, results: dict) -> None:
     versions = {e: r.get("version") for res in results.values() for e, r in res.items()
                 if isinstance(r, dict) and r.get("version")}  # fmt: skip
     text = f"""# Performance
@@ -426,6 +433,10 @@ native's output.
 
 {table}
 
+## Targets
+
+{goals}
+
 ## Notes
 
 {extras(infos, results)}
@@ -436,7 +447,10 @@ native's output.
 a raw (base64) request with a raw output; "pred() JSON I/O" reads and writes nested JSON
 lists. The request is written into linear memory once and `pred()` is called repeatedly, so
 the host's own encoding is not counted. wasmtime runs with its defaults (Cranelift); relaxed
-SIMD is enabled in its config. onnxruntime-web runs its WASM backend in Node with
+SIMD is enabled in its config. The relaxed-SIMD build differs from the plain one only in
+exp's polynomial (fused multiply-add): its GEMM multiplies and then adds like the plain one,
+because Cranelift's fused multiply-add measured slower there (`abi_runtime/src/gemm.c`).
+onnxruntime-web runs its WASM backend in Node with
 `numThreads = 1`, SIMD on.
 
 ## Machine
@@ -466,6 +480,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     sys.path.insert(0, str(ROOT))
+    from benchmarks import targets
+
     infos, results = {}, {}
     print("building the benchmark runtimes ...", flush=True)
     runtimes = bench_runtimes()
@@ -483,10 +499,12 @@ def main(argv: list[str] | None = None) -> int:
             results[name][engine] = spawn(engine, name, args.quick)
     (BUILD / "results.json").write_text(json.dumps({"infos": infos, "results": results}))
     table = report(infos, results)
+    goals = targets.table(targets.check(infos, results, runtime_sizes()))
     print(table)
     print(extras(infos, results))
+    print(goals)
     if not args.no_doc:
-        write_doc(table, infos, results)
+        write_doc(table, goals, infos, results)
         print(f"wrote {DOC}")
     return 0
 
