@@ -1,6 +1,7 @@
 /*
  * ops_conv.c: 1-D and 2-D convolution (NCHW) by im2col into GEMM panels,
- * or, for 3x3 kernels with stride 1, by Winograd's F(2x2, 3x3) (winograd.c).
+ * or, for 3x3 kernels with stride 1, by Winograd's F(2x2, 3x3) (winograd.c),
+ * or, with one input channel per group, directly (depthwise.c).
  *
  * The column matrix of one group, (cg * kh * kw, oh * ow), is never built
  * whole: gemm_run asks for a block of output pixels at a time and
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "depthwise.h"
 #include "gemm.h"
 #include "ops.h"
 #include "winograd.h"
@@ -180,6 +182,35 @@ static int winograd_pays(const ConvParams *p, int64_t kh, int64_t kw,
            ((oh + 1) / 2) * ((ow + 1) / 2) >= 64;
 }
 
+/* The direct depthwise kernel pays with one input channel per group and
+   a few output channels each (more make the per-group GEMM worthwhile). */
+static int depthwise_pays(const ConvParams *p, int64_t cg, int64_t mg)
+{
+    return p->group > 1 && cg == 1 && mg <= 4;
+}
+
+/* The weights of a depthwise convolution: (m, 1, kh, kw) as given, or
+   packed per group (panels of gemm.h, k = kh * kw). */
+typedef struct {
+    const float *w;
+    int packed;
+    int64_t mg, k, wsize;
+} ConvWeights;
+
+/* DwTaps: the k weights of output channel oc. */
+static void conv_taps(const void *ctx, int64_t oc, float *taps)
+{
+    const ConvWeights *cw = ctx;
+    if (!cw->packed) {
+        memcpy(taps, cw->w + oc * cw->k, sizeof(float) * (size_t)cw->k);
+        return;
+    }
+    int64_t g = oc / cw->mg, j = oc % cw->mg;
+    const float *panel = cw->w + g * cw->wsize + (j / GEMM_MR) * cw->k * GEMM_MR;
+    for (int64_t t = 0; t < cw->k; t++)
+        taps[t] = panel[t * GEMM_MR + j % GEMM_MR];
+}
+
 /* Y (n, m, oh, ow) = X (n, c, ih, iw) * W (m, c/group, kh, kw) + B (m). */
 Status op_conv(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
 {
@@ -225,8 +256,8 @@ Status op_conv(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
         return st;
 
     /* step 2: the weights: as the plan holds them (checked), then by
-       Winograd for 3x3 kernels with stride 1, else as the A of one GEMM
-       per group */
+       Winograd for 3x3 kernels with stride 1, directly for depthwise
+       kernels, else as the A of one GEMM per group */
     int64_t mg = m / p->group, k = cg * kh * kw;
     int64_t wsize = gemm_packed_a_size(mg, k);
     if (p->packed && w->numel != wsize * p->group)
@@ -245,10 +276,18 @@ Status op_conv(const Node *n, Tensor *const *in, Tensor *const *out, Err *err)
                                oh, ow, b ? b->data : NULL, p->lo, p->hi, err);
         return st;
     }
+    if (depthwise_pays(p, cg, mg)) {
+        ConvWeights cw = {w->data, p->packed, mg, k, wsize};
+        DwGeometry g = {ih, iw, oh, ow, kh, kw, p->stride[0], p->stride[1],
+                        p->dilation[0], p->dilation[1], pt, pl};
+        for (int64_t i = 0; i < batch && st == ST_OK; i++)
+            st = depthwise_conv(&g, c, mg, (const float *)x->data + i * c * ih * iw,
+                                conv_taps, &cw, b ? b->data : NULL, p->lo, p->hi,
+                                (float *)out[0]->data + i * m * oh * ow, err);
+        return st;
+    }
 
-    /* step 3: one GEMM per image and group, bias and clamp fused.
-       TODO: depthwise convolution (group == c == m) runs as c GEMMs of one
-       row each; a direct kernel would skip the im2col packing. */
+    /* step 3: one GEMM per image and group, bias and clamp fused */
     int pointwise = kh == 1 && kw == 1 && p->stride[0] == 1 &&
                     p->stride[1] == 1 && pt == 0 && pl == 0 && oh == ih &&
                     ow == iw;

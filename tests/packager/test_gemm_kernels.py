@@ -1,9 +1,13 @@
-"""The packed GEMM paths of the runtime (gemm.c, ops_conv.c, ops_matmul.c) against onnxruntime.
+"""The GEMM and convolution kernels of the runtime (gemm.c, ops_conv.c, ops_matmul.c,
+depthwise.c) against onnxruntime.
 
 Sizes are chosen to reach every branch of the micro-kernel and the im2col packer: tiles
 with 1 and 2 valid rows (m % 2), partial column panels (n % 16), several k blocks
 (k > 512), fused bias and clamp, strides, dilations, groups, padding on every side and
-1-D convolution, in both runtime builds (plain SIMD128 and relaxed SIMD).
+1-D convolution, in both runtime builds (plain SIMD128 and relaxed SIMD). The depthwise
+cases cover the direct kernel's row loops (stride 1, 2 and other, partial 16-pixel
+blocks), channel multipliers past a packed panel (1 to 4 outputs per input channel) and
+weights read as given.
 """
 
 from __future__ import annotations
@@ -71,6 +75,20 @@ CONV_CASES = [
         strides=[2, 2],
         pads=[1, 1, 1, 1],
     ),
+    # depthwise (direct kernel): ow of 37 = two blocks of 16 and a partial one
+    conv_case("depthwise_3x3_relu", (2, 6, 11, 37), (6, 1, 3, 3), group=6, relu=True,
+              pads=[1, 1, 1, 1]),  # fmt: skip
+    conv_case("depthwise_stride3_5x5_dilated", (1, 4, 23, 40), (4, 1, 5, 5), group=4,
+              strides=[3, 3], dilations=[2, 2], pads=[3, 1, 2, 4]),  # fmt: skip
+    conv_case("depthwise_stride_1x2_asym", (1, 5, 12, 50), (5, 1, 3, 4), group=5,
+              strides=[1, 2], pads=[0, 2, 1, 0]),  # fmt: skip
+    # three outputs per input channel: the third sits in the second packed panel
+    conv_case("depthwise_multiplier3_no_bias", (1, 4, 9, 18), (12, 1, 3, 3), group=4,
+              bias=False, pads=[1, 1, 1, 1]),  # fmt: skip
+    conv_case("depthwise_multiplier4", (1, 3, 8, 20), (12, 1, 3, 3), group=3, strides=[2, 2]),
+    conv_case("depthwise_1d", (2, 7, 45), (7, 1, 5), group=7, pads=[2, 2], dilations=[2]),
+    conv_weight_input_case("depthwise_weight_input_multiplier2", (1, 5, 10, 21),
+                           (10, 1, 3, 3), group=5, pads=[1, 1, 1, 1]),  # fmt: skip
     # weights as an input (im2col: stride 2), two groups of 5 output channels
     conv_weight_input_case("weight_input_groups2", (1, 6, 9, 11), (10, 3, 3, 3), group=2,
                            strides=[2, 1], pads=[1, 0, 1, 0]),
