@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base64.h"
+#include "decimal.h"
 #include "json.h"
 #include "numeric.h"
 #include "pb.h"
@@ -65,43 +66,6 @@ static Status element_error(Json *j, const Builder *b, const char *expected)
     return fail(j->err, ST_BAD_REQUEST, "request: input '%s' element %lld: "
                 "expected %s (%s input)", b->v->name, (long long)b->count,
                 expected, dtype_name(b->v->dtype));
-}
-
-/* Powers of ten exact in a double: 1e0 .. 1e22. */
-static const double EXACT_POW10[23] = {
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
-/*
- * strtod for a validated JSON number token. Fast path when the digits fit
- * in 2^53 and the decimal exponent in [-22, 22]: one correctly rounded
- * multiply or divide of two exact doubles gives the correctly rounded
- * result. Anything else goes to strtod.
- */
-static double parse_number(const char *text)
-{
-    const char *p = text;
-    int negative = *p == '-';
-    p += negative;
-    uint64_t m = 0;
-    int digits = 0, exp10 = 0;
-    for (; *p >= '0' && *p <= '9'; p++, digits++) m = m * 10 + (uint64_t)(*p - '0');
-    if (*p == '.')
-        for (p++; *p >= '0' && *p <= '9'; p++, digits++, exp10--)
-            m = m * 10 + (uint64_t)(*p - '0');
-    if (*p == 'e' || *p == 'E') {
-        p++;
-        int eneg = *p == '-', ev = 0;
-        p += *p == '-' || *p == '+';
-        for (; *p >= '0' && *p <= '9' && ev < 10000; p++) ev = ev * 10 + (*p - '0');
-        exp10 += eneg ? -ev : ev;
-    }
-    if (*p != 0 || digits > 15 || m > ((uint64_t)1 << 53) || exp10 < -22 ||
-        exp10 > 22)
-        return strtod(text, NULL);
-    double d = (double)m;
-    d = exp10 < 0 ? d / EXACT_POW10[-exp10] : d * EXACT_POW10[exp10];
-    return negative ? -d : d;
 }
 
 /*
@@ -188,7 +152,9 @@ static Status parse_leaf(Json *j, Builder *b)
         } else {
             if (json_number(j, text, sizeof text, &is_int) != ST_OK)
                 return element_error(j, b, "a number");
-            d = parse_number(text);
+            /* a float straight from the text: (float)decimal_to_double
+               would round twice */
+            d = dt == DT_FLOAT ? (double)decimal_to_float(text) : decimal_to_double(text);
         }
         if (dt == DT_FLOAT) {
             float f = (float)d;

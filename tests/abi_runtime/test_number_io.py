@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
+from fractions import Fraction
 
 import numpy as np
 from model_helpers import FLOAT, make_model
-from onnx import helper
+from onnx import TensorProto, helper
 
 from wasmexport.abi_runtime import load
 from wasmexport.packager import package
@@ -14,9 +16,9 @@ from wasmexport.packager import package
 R = np.random.default_rng(5)
 
 
-def _identity_module():
+def _identity_module(dtype=FLOAT):
     model = make_model([helper.make_node("Identity", ["x"], ["y"], name="id")],
-                       [("x", FLOAT, ["n"])], [("y", FLOAT, None)])  # fmt: skip
+                       [("x", dtype, ["n"])], [("y", dtype, None)])  # fmt: skip
     return load(package(model).wasm)
 
 
@@ -70,3 +72,49 @@ def test_json_input_numbers_parse_correctly():
     assert rc == 0, text
     got = np.array(json.loads(text)["output"], np.float32)
     np.testing.assert_array_equal(got, np.array([float(t) for t in texts], np.float32))
+
+
+def _nearest_float32(value: Fraction) -> np.float32:
+    """The float32 nearest to an exact value, ties to even (no double rounding)."""
+    guess = np.float32(float(value))
+    candidates = [np.nextafter(guess, np.float32(-np.inf)), guess,
+                  np.nextafter(guess, np.float32(np.inf))]  # fmt: skip
+    return min(candidates, key=lambda c: (abs(Fraction(float(c)) - value),
+                                          int(np.array(c).view(np.uint32)) & 1))  # fmt: skip
+
+
+def _decimal_texts() -> list[str]:
+    """Number texts of 15 to 40 significant digits, many within a hair of a float32
+    rounding boundary (the midpoint of two floats), where parsing to double and then
+    rounding to float would round twice."""
+    texts = [repr(float(v)) for v in R.standard_normal(500).astype(np.float32)]
+    texts += [f"{m}e{e}" for m, e in zip(R.integers(10**15, 10**19, 500, dtype=np.uint64),
+                                         R.integers(-40, 18, 500))]  # fmt: skip
+    lows = (R.standard_normal(300) * 10.0 ** R.integers(-20, 20, 300)).astype(np.float32)
+    for low in lows:
+        high = np.nextafter(low, np.float32(np.inf))
+        midpoint = (Fraction(float(low)) + Fraction(float(high))) / 2
+        for digits in (16, 17, 19, 25, 40):
+            texts.append(f"{float(midpoint):.{digits - 1}e}")  # rounded near the midpoint
+        texts.append(str(Decimal(float(midpoint))))  # the midpoint itself, exactly
+    return [t for t in texts if len(t) < 64]  # the runtime's longest number token
+
+
+def test_json_float32_text_is_correctly_rounded():
+    texts = _decimal_texts()
+    with _identity_module() as m:
+        rc, text = m.request('{"input": [' + ",".join(texts) + "]}")
+    assert rc == 0, text
+    got = np.array(json.loads(text)["output"], np.float64).astype(np.float32)
+    want = np.array([_nearest_float32(Fraction(t)) for t in texts], np.float32)
+    wrong = [(t, g, w) for t, g, w in zip(texts, got, want, strict=True)
+             if g.view(np.uint32) != w.view(np.uint32)]  # fmt: skip
+    assert not wrong, wrong[:5]
+
+
+def test_json_float64_text_is_correctly_rounded():
+    texts = _decimal_texts()
+    with _identity_module(TensorProto.DOUBLE) as m:
+        rc, text = m.request('{"input": [' + ",".join(texts) + "]}")
+    assert rc == 0, text
+    assert json.loads(text)["output"] == [float(t) for t in texts]
