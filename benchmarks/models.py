@@ -1,9 +1,10 @@
-"""The four benchmark models, defined in torch, with their inputs and MAC counts.
+"""The benchmark models, defined in torch, with their inputs and MAC counts.
 
 superres      the super-resolution net of the torch ONNX tutorial, 1x1x224x224
 resnet18w48   a ResNet-18-shaped CNN (BasicBlocks [2, 2, 2, 2], widths 48/96/192/384)
 mlp           784-512-512-10 MLP, batch 64
 transformer   2-layer transformer encoder, d 256, 4 heads, FFN 1024, sequence 128
+mobilenetv2   MobileNetV2 layout at width 1.0, 1x3x224x224 (depthwise 3x3 convolutions)
 """
 
 from __future__ import annotations
@@ -80,6 +81,58 @@ class ResNet18Width48(nn.Module):
         return self.fc(torch.flatten(x, 1))
 
 
+class InvertedResidual(nn.Module):
+    """MobileNetV2's block: 1x1 expansion, depthwise 3x3, 1x1 projection (ReLU6 between)."""
+
+    def __init__(self, cin: int, cout: int, stride: int, expand: int):
+        super().__init__()
+        mid = cin * expand
+        layers: list[nn.Module] = []
+        if expand != 1:
+            layers += [nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU6()]
+        layers += [
+            nn.Conv2d(mid, mid, 3, stride, 1, groups=mid, bias=False),
+            nn.BatchNorm2d(mid),
+            nn.ReLU6(),
+            nn.Conv2d(mid, cout, 1, bias=False),
+            nn.BatchNorm2d(cout),
+        ]
+        self.body = nn.Sequential(*layers)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x):
+        y = self.body(x)
+        return x + y if self.residual else y
+
+
+class MobileNetV2(nn.Module):
+    """MobileNetV2 at width 1.0: 17 inverted residual blocks between a 3x3/2 stem and a
+    1x1 convolution to 1280 channels, average pool, fc."""
+
+    # (expansion, output channels, blocks, first stride)
+    STAGES = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+              (6, 160, 3, 2), (6, 320, 1, 1)]  # fmt: skip
+
+    def __init__(self, classes: int = 1000):
+        super().__init__()
+        layers: list[nn.Module] = [
+            nn.Conv2d(3, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU6()
+        ]
+        cin = 32
+        for expand, cout, blocks, stride in self.STAGES:
+            for i in range(blocks):
+                layers.append(InvertedResidual(cin, cout, stride if i == 0 else 1, expand))
+                cin = cout
+        layers += [nn.Conv2d(cin, 1280, 1, bias=False), nn.BatchNorm2d(1280), nn.ReLU6()]
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(1280, classes)
+
+    def forward(self, x):
+        x = self.pool(self.features(x))
+        return self.fc(torch.flatten(x, 1))
+
+
 def _mlp() -> nn.Module:
     return nn.Sequential(
         nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10)
@@ -97,6 +150,7 @@ MODELS = {
     "resnet18w48": (ResNet18Width48, (1, 3, 224, 224)),
     "mlp": (_mlp, (64, 784)),
     "transformer": (_transformer, (1, 128, 256)),
+    "mobilenetv2": (MobileNetV2, (1, 3, 224, 224)),
 }
 
 

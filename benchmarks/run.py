@@ -4,7 +4,7 @@
     python benchmarks/run.py --models mlp --quick  # one model, fewer rounds
     python benchmarks/layers.py --models superres  # then: each node on its own
 
-Builds the four models of benchmarks/models.py in torch, exports them to ONNX, packages
+Builds the models of benchmarks/models.py in torch, exports them to ONNX, packages
 them, then times each engine in its own process (one thread everywhere) and prints a table
 of min / median times, ratios to onnxruntime-web, GFLOP/s and the max abs error of each
 engine's output against onnxruntime native. Writes docs/performance.md.
@@ -468,12 +468,16 @@ onnxruntime-web runs its WASM backend in Node with
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="superres,resnet18w48,mlp,transformer")
+    parser.add_argument("--models", help="comma-separated (default: all of benchmarks/models.py)")
     parser.add_argument("--engines", default=",".join(ENGINES))
     parser.add_argument("--quick", action="store_true", help="fewer rounds")
     parser.add_argument("--no-doc", action="store_true", help="do not write the doc")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.models is None:
+        from benchmarks.models import MODELS
+
+        args.models = ",".join(MODELS)
     names = args.models.split(",")
     if args.worker:
         print(json.dumps(run_worker(args.worker, names[0], args.quick)))
