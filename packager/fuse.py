@@ -54,7 +54,10 @@ def _clip_range(node: onnx.NodeProto, consts: dict[str, np.ndarray]) -> tuple[fl
     """[lo, hi] of a Relu or Clip node; None when a bound is not a float32 constant."""
     if node.op_type == "Relu":
         return 0.0, math.inf
-    lo, hi = -math.inf, math.inf
+    # an absent bound is float32's lowest() / max() (the spec's default): Clip maps an
+    # infinity to the largest finite float, where Relu keeps +inf
+    big = float(np.finfo(np.float32).max)
+    lo, hi = -big, big
     for attr in node.attribute:  # opset < 11
         if attr.name == "min":
             lo = attr.f

@@ -9,11 +9,13 @@
  * The float32 fast paths of ops_elementwise.c stay the reference for
  * speed; this file is the reference for dtypes.
  */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
 #include "numeric.h"
 #include "ops.h"
+#include "simd.h"
 
 /* ---- broadcasting over up to three inputs --------------------------- */
 
@@ -512,6 +514,22 @@ Status op_where(const Node *n, Tensor *const *in, Tensor *const *out,
     return ST_OK;
 }
 
+/* y = min(max(x, lo), hi) over count float32s, four at a time: pmax and
+   pmin keep a NaN of x, as the scalar comparisons do. */
+static void clip_f32(const float *x, float *y, int64_t count, float lo, float hi)
+{
+    int64_t i = 0;
+#ifdef __wasm_simd128__
+    v128_t vlo = f32x4_splat(lo), vhi = f32x4_splat(hi);
+    for (; i + 4 <= count; i += 4)
+        v128_store(y + i, f32x4_pmin(f32x4_pmax(v128_load(x + i), vlo), vhi));
+#endif
+    for (; i < count; i++) {
+        float v = x[i] < lo ? lo : x[i];
+        y[i] = v > hi ? hi : v;
+    }
+}
+
 /* Y = min(max(X, lo), hi); lo/hi are attributes before opset 11 and
    optional scalar inputs from 11 on (absent: unbounded). */
 Status op_clip(const Node *n, Tensor *const *in, Tensor *const *out,
@@ -533,11 +551,20 @@ Status op_clip(const Node *n, Tensor *const *in, Tensor *const *out,
         return st;
     Tensor *y = out[0];
     if (dom == DOM_FLOAT) {
-        double l = lo ? elem_get_f(lo, 0) : -INFINITY;
-        double h = hi ? elem_get_f(hi, 0) : INFINITY;
+        /* an absent bound is the dtype's numeric_limits lowest() / max():
+           infinities are clipped to the largest finite values */
+        double big = x->dtype == DT_DOUBLE ? DBL_MAX : x->dtype == DT_FLOAT16 ? 65504.0
+                   : x->dtype == DT_BFLOAT16 ? 0x1.fep127 : FLT_MAX;
+        double l = lo ? elem_get_f(lo, 0) : -big;
+        double h = hi ? elem_get_f(hi, 0) : big;
         if (n->opset < 11) {
-            l = attr_float(n, "min", -INFINITY);
-            h = attr_float(n, "max", INFINITY);
+            /* attributes, float whatever the dtype */
+            l = attr_float(n, "min", -FLT_MAX);
+            h = attr_float(n, "max", FLT_MAX);
+        }
+        if (x->dtype == DT_FLOAT) { /* the bounds are float32 values */
+            clip_f32(x->data, y->data, x->numel, (float)l, (float)h);
+            return ST_OK;
         }
         for (int64_t i = 0; i < x->numel; i++) {
             double v = elem_get_f(x, i);

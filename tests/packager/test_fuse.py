@@ -50,6 +50,18 @@ def gemm_relu():
     ), [randn(5, 33)]
 
 
+def gemm_clip_upper_only():
+    """Clip without a lower bound: -inf products become float32's lowest, as in the spec."""
+    x = randn(5, 33)
+    x[0, 3] = -np.inf  # row 0 of the product: +-inf
+    return make_model(
+        [node("Gemm", ["x", "w", "b"], "g", transB=1), node("Clip", ["g", "", "hi"], "y")],
+        [("x", FLOAT, [5, 33])],
+        [("y", FLOAT, None)],
+        {"w": randn(19, 33), "b": randn(19), "hi": np.float32(0.5)},
+    ), [x]
+
+
 def matmul_add_relu():
     return make_model(
         [
@@ -78,6 +90,7 @@ CASES = {
     "conv_group_relu": (lambda: conv_relu(group=2), 1),
     "conv_clip": (lambda: conv_relu(clip=(-0.5, 0.7)), 1),
     "gemm_relu": (gemm_relu, 1),
+    "gemm_clip_upper_only": (gemm_clip_upper_only, 1),
     "matmul_add_relu": (matmul_add_relu, 1),
     "shared_intermediate": (shared_intermediate, 2),
 }

@@ -1,8 +1,10 @@
-"""The SIMD fast paths of MaxPool, Softmax / LogSoftmax and LayerNormalization vs onnxruntime.
+"""The SIMD fast paths of MaxPool, Softmax / LogSoftmax, LayerNormalization and Clip vs
+onnxruntime.
 
 Rows wide enough for the four-at-a-time MaxPool step (strides 1, 2 and 3, dilation,
 padding that clips windows at the borders), softmax lines whose length is not a multiple
-of four and that hold -inf and very negative values, and layer norms with and without bias.
+of four and that hold -inf and very negative values, layer norms with and without bias, and
+clips of NaN and infinities with bounds as inputs, one bound only, or attributes (opset 6).
 """
 
 from __future__ import annotations
@@ -37,6 +39,13 @@ def softmax_input() -> np.ndarray:
     return x
 
 
+def clip_input() -> np.ndarray:
+    x = 2 * randn(3, 43)
+    x[0, :3] = [np.nan, np.inf, -np.inf]
+    x[2, -1] = np.nan
+    return x
+
+
 CASES = {
     "maxpool_3x3_s2_p1": one_node("MaxPool", randn(1, 3, 23, 29), kernel_shape=[3, 3],
                                   strides=[2, 2], pads=[1, 1, 1, 1]),
@@ -52,6 +61,10 @@ CASES = {
                                {"s": randn(70), "b": randn(70)}, ("x", "s", "b"), axis=-1),
     "layernorm_no_bias_2d": one_node("LayerNormalization", randn(5, 3, 9),
                                      {"s": randn(3, 9)}, ("x", "s"), axis=1, epsilon=1e-3),
+    "clip_inputs": one_node("Clip", clip_input(), {"lo": np.float32(-0.5), "hi": np.float32(0.7)},
+                            ("x", "lo", "hi")),
+    "clip_upper_only": one_node("Clip", clip_input(), {"hi": np.float32(1.5)}, ("x", "", "hi")),
+    "clip_opset6": one_node("Clip", clip_input(), opset=6, min=-1.0, max=0.25),
 }  # fmt: skip
 
 
