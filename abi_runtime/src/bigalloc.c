@@ -1,13 +1,17 @@
 /*
- * bigalloc.c: large blocks of malloc, in whole pages, reused and merged.
+ * bigalloc.c: malloc, calloc, realloc and free of the runtime: large
+ * blocks in whole pages, reused and merged; small ones (smallalloc.c)
+ * packed into shared pages.
  *
  * The libc allocator rounds every block above 64 KiB up to a power of two
  * of 64 KiB pages and keeps a free list per power, never merging them, so
  * a 2.1 MB request buffer takes 4 MB and its freed bytes serve only blocks
- * of that class again. The linker routes malloc, calloc, realloc and free
- * here (bigalloc.h, included before every source by abi_runtime/build.py):
- * blocks of BIG_MIN bytes or more get exactly the pages they need; smaller
- * ones go to libc.
+ * of that class again; below 64 KiB it gives every size class a page of
+ * its own. The build routes malloc, calloc, realloc and free here
+ * (bigalloc.h, included before every source by abi_runtime/build.py):
+ * blocks above SMALL_MAX bytes get exactly the pages they need, smaller
+ * ones go to smallalloc.c. libc's allocator keeps only what libc itself
+ * allocates.
  *
  * A big block is one run of pages, its user bytes at BIG_HEADER after the
  * first page boundary; OWNED marks the first page of each live one, which
@@ -21,6 +25,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "smallalloc.h"
+
 /* here the names mean libc's allocator */
 #undef malloc
 #undef calloc
@@ -30,7 +36,6 @@ size_t malloc_usable_size(void *p);
 
 #define PAGE 65536u
 #define MAX_PAGES 65536u          /* 4 GiB of linear memory */
-#define BIG_MIN (64u * 1024u)     /* smaller blocks stay with libc */
 #define BIG_HEADER 16u            /* keeps the 16-byte alignment of malloc */
 #define MAX_RUNS 256              /* free runs kept; more are dropped */
 
@@ -97,7 +102,7 @@ static void release_run(uint32_t page, uint32_t pages)
 /* First page of a run of pages pages: the best-fitting free run, the last
    free run extended when it ends at the end of memory, or new memory. 0
    when memory cannot grow (page 0 holds the stack, never a block). */
-static uint32_t take_run(uint32_t pages)
+uint32_t page_run_take(uint32_t pages)
 {
     int32_t best = -1;
     for (int32_t i = 0; i < N_RUNS; i++)
@@ -127,13 +132,13 @@ static uint32_t take_run(uint32_t pages)
     return old == SIZE_MAX ? 0 : (uint32_t)old;
 }
 
-/* A big block of n bytes (n >= BIG_MIN), NULL when memory is full. */
+/* A big block of n bytes (n > SMALL_MAX), NULL when memory is full. */
 static void *big_alloc(size_t n)
 {
     if (n > (size_t)UINT32_MAX - PAGE)
         return NULL;
     uint32_t pages = (uint32_t)((n + BIG_HEADER + PAGE - 1) / PAGE);
-    uint32_t page = take_run(pages);
+    uint32_t page = page_run_take(pages);
     if (!page)
         return NULL;
     set_owned(page, 1);
@@ -144,40 +149,47 @@ static void *big_alloc(size_t n)
 
 void *wx_malloc(size_t n)
 {
-    return n >= BIG_MIN ? big_alloc(n) : malloc(n);
+    return n > SMALL_MAX ? big_alloc(n) : small_alloc(n);
 }
 
 void wx_free(void *p)
 {
     uint32_t page = block_page(p);
-    if (!page) {
-        free(p);
-        return;
+    if (page) {
+        set_owned(page, 0);
+        release_run(page, block_pages(page));
+    } else if (small_owns(p)) {
+        small_free(p);
+    } else {
+        free(p); /* NULL, or a block libc allocated for itself */
     }
-    set_owned(page, 0);
-    release_run(page, block_pages(page));
 }
 
 void *wx_calloc(size_t n, size_t size)
 {
     if (size && n > SIZE_MAX / size)
         return NULL;
-    if (n * size < BIG_MIN)
-        return calloc(n, size);
-    void *p = big_alloc(n * size);
+    void *p = wx_malloc(n * size);
     if (p)
         memset(p, 0, n * size);
     return p;
 }
 
-void *wx_realloc(void *p, size_t n)
+/* The bytes block p can hold: a big one's pages, a small one's class. */
+static size_t usable(void *p)
 {
     uint32_t page = block_page(p);
-    size_t have = page ? (size_t)block_pages(page) * PAGE - BIG_HEADER
-                : p     ? malloc_usable_size(p) : 0;
-    if (!page && n < BIG_MIN)
-        return realloc(p, n);
-    if (page && n <= have && n >= BIG_MIN)
+    return page           ? (size_t)block_pages(page) * PAGE - BIG_HEADER
+         : small_owns(p)  ? small_usable(p)
+         : p              ? malloc_usable_size(p) : 0;
+}
+
+void *wx_realloc(void *p, size_t n)
+{
+    size_t have = usable(p);
+    /* a block that holds n already stays, unless a small block would be
+       left holding a big one's pages */
+    if (p && n <= have && (n > SMALL_MAX || !block_page(p)))
         return p;
     void *q = wx_malloc(n);
     if (q && p)

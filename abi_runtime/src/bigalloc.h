@@ -1,7 +1,8 @@
 /*
  * bigalloc.h: included before every source (abi_runtime/build.py), so that
  * malloc, calloc, realloc and free go through bigalloc.c, which serves
- * large blocks in exact pages and the rest through libc.
+ * large blocks in exact pages and small ones from shared pages
+ * (smallalloc.c).
  */
 #ifndef WX_BIGALLOC_H
 #define WX_BIGALLOC_H
