@@ -53,18 +53,6 @@ static void fill_plane(const DwGeometry *g, const float *x, float *plane,
 }
 
 #ifdef __wasm_simd128__
-/* Four output pixels from src with stride SX (a constant after inlining). */
-static inline __attribute__((always_inline)) v128_t load_strided(const float *src,
-                                                                 const int SX,
-                                                                 int64_t sx)
-{
-    if (SX == 1)
-        return v128_load(src);
-    if (SX == 2)
-        return f32x4_even(v128_load(src), v128_load(src + 4));
-    return f32x4_make(src[0], src[sx], src[2 * sx], src[3 * sx]);
-}
-
 /* Steps 2-3 for one output row: out[ox] for ox in [0, ow). rows[t] is the
    scratch row of tap t, already offset by the tap's column. */
 static inline __attribute__((always_inline)) void
@@ -81,8 +69,8 @@ row_taps(const int SX, int64_t sx, int64_t ow, int64_t taps, const float *const 
             v128_t wt = w[t];
             _Pragma("clang loop unroll(full)")
             for (int v = 0; v < DW_VECS; v++)
-                acc[v] = f32x4_add(f32x4_mul(wt, load_strided(src + 4 * v * sx, SX, sx)),
-                                   acc[v]);
+                acc[v] = f32x4_add(
+                    f32x4_mul(wt, f32x4_load_strided(src + 4 * v * sx, SX, sx)), acc[v]);
         }
         /* step 3: NaN stays NaN, as in the GEMM epilogue; a partial
            block through tail */

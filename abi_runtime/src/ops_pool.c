@@ -156,6 +156,47 @@ static void maxpool_row4(const float *xp, int64_t iw, int64_t y0, int64_t ylo,
 }
 #endif
 
+#ifdef __wasm_simd128__
+#define POOL_VECS 4                  /* output vectors per block */
+#define POOL_BLOCK (POOL_VECS * 4)   /* outputs per block */
+
+/* POOL_BLOCK adjacent outputs of max pooling, column stride sx (SX: a
+   constant, see f32x4_load_strided): the window is nrows input rows from
+   row0, rstep floats apart, by kw columns dw apart, all inside the input.
+   The first cell starts the maximum, as in maxpool_row4. Inlined once per
+   SX, so that the strided loads are straight-line code. */
+static inline __attribute__((always_inline)) void
+maxpool_block(const int SX, int64_t sx, const float *row0, int64_t rstep,
+              int64_t nrows, int64_t kw, int64_t dw, float *y)
+{
+    v128_t mx[POOL_VECS];
+    _Pragma("clang loop unroll(full)")
+    for (int v = 0; v < POOL_VECS; v++)
+        mx[v] = f32x4_load_strided(row0 + 4 * v * sx, SX, sx);
+    for (int64_t r = 0; r < nrows; r++)
+        for (int64_t kx = r == 0; kx < kw; kx++) {
+            const float *c = row0 + r * rstep + kx * dw;
+            _Pragma("clang loop unroll(full)")
+            for (int v = 0; v < POOL_VECS; v++)
+                mx[v] = f32x4_pmax(mx[v], f32x4_load_strided(c + 4 * v * sx, SX, sx));
+        }
+    _Pragma("clang loop unroll(full)")
+    for (int v = 0; v < POOL_VECS; v++)
+        v128_store(y + 4 * v, mx[v]);
+}
+
+static void maxpool_block_any(int64_t sx, const float *row0, int64_t rstep,
+                              int64_t nrows, int64_t kw, int64_t dw, float *y)
+{
+    if (sx == 1)
+        maxpool_block(1, 1, row0, rstep, nrows, kw, dw, y);
+    else if (sx == 2)
+        maxpool_block(2, 2, row0, rstep, nrows, kw, dw, y);
+    else
+        maxpool_block(0, sx, row0, rstep, nrows, kw, dw, y);
+}
+#endif
+
 /* Y (n, c, oh, ow) = max pooling of float32 X (n, c, ih, iw), the same
    result as pool2d_f32 (the first cell seen starts the maximum, so a NaN
    there stays), with the window clipped to the input once per row and
@@ -177,9 +218,17 @@ static void maxpool2d_f32(const PoolParams *p, const Tensor *x, Tensor *y,
                 int64_t x0 = j * p->stride[1] - pb[1], xlo, xhi;
                 pool_window_range(x0, kw, dw, iw, &xlo, &xhi);
 #ifdef __wasm_simd128__
-                /* four outputs whose windows lie inside the row, up to the
-                   last float a load reads (stride 2 loads one past) */
+                /* POOL_BLOCK, else four outputs whose windows lie inside
+                   the row, up to the last float a load reads (stride 2
+                   loads one past) */
                 int64_t sx = p->stride[1];
+                if (j + POOL_BLOCK <= ow && xlo == 0 && ylo < yhi &&
+                    x0 + (kw - 1) * dw + (POOL_BLOCK - 1) * sx + (sx == 2) < iw) {
+                    maxpool_block_any(sx, xp + (y0 + ylo * dh) * iw + x0, dh * iw,
+                                      yhi - ylo, kw, dw, yp + i * ow + j);
+                    j += POOL_BLOCK - 1;
+                    continue;
+                }
                 if (j + 3 < ow && xlo == 0 && ylo < yhi &&
                     x0 + (kw - 1) * dw + 3 * sx + (sx == 2) < iw) {
                     maxpool_row4(xp, iw, y0, ylo, yhi, dh, x0, kw, dw, sx,

@@ -57,6 +57,19 @@
 #define v128_or wasm_v128_or
 #define v128_any_true wasm_v128_any_true
 
+/* Floats src[0], src[sx], src[2 sx], src[3 sx]. SX is sx as a constant
+   after inlining (1: one load; 2: two loads, the even lanes, reading one
+   float past the last), or 0 for any other stride (four scalar loads). */
+static inline __attribute__((always_inline)) v128_t
+f32x4_load_strided(const float *src, const int SX, long long sx)
+{
+    if (SX == 1)
+        return v128_load(src);
+    if (SX == 2)
+        return f32x4_even(v128_load(src), v128_load(src + 4));
+    return f32x4_make(src[0], src[sx], src[2 * sx], src[3 * sx]);
+}
+
 /* a * b + c: fused (one rounding) in the relaxed-SIMD build, else a
    multiply and an add. Cranelift's x86-64 fused form overwrites a, so it
    suits chains where a dies (Horner steps), not accumulators, which it

@@ -54,6 +54,12 @@ CASES = {
                                     strides=[3, 3], dilations=[2, 2], pads=[2, 1, 0, 1]),
     "maxpool_ceil": one_node("MaxPool", randn(1, 1, 10, 22), kernel_shape=[3, 3],
                              strides=[2, 2], ceil_mode=1),
+    # rows of two 16-output blocks and a remainder (stride 1, 2 and 3)
+    "maxpool_wide_s2": one_node("MaxPool", randn(1, 3, 9, 75), kernel_shape=[3, 3],
+                                strides=[2, 2], pads=[1, 1, 1, 1]),
+    "maxpool_wide_s1": one_node("MaxPool", randn(1, 2, 5, 41), kernel_shape=[2, 4]),
+    "maxpool_wide_s3_dil2": one_node("MaxPool", randn(1, 2, 11, 110), kernel_shape=[2, 3],
+                                     strides=[3, 3], dilations=[2, 2], pads=[1, 0, 1, 2]),
     "softmax_last_axis": one_node("Softmax", softmax_input(), axis=-1),
     "logsoftmax_last_axis": one_node("LogSoftmax", softmax_input(), axis=-1),
     "softmax_middle_axis": one_node("Softmax", randn(2, 7, 6), axis=1),
