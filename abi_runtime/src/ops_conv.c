@@ -18,6 +18,7 @@
 #include "depthwise.h"
 #include "gemm.h"
 #include "ops.h"
+#include "simd.h"
 #include "winograd.h"
 
 typedef struct {
@@ -97,6 +98,27 @@ typedef struct {
     int64_t pt, pl;      /* effective top and left padding */
 } Im2col;
 
+/* dst[c] = src[c * sx] for the GEMM_NR columns of a panel row. Vectors,
+   not memcpy (which wasmtime runs as a call to memory.copy); stride 2
+   reads one float past src[(GEMM_NR - 1) * 2]. */
+static void copy_panel_row(const float *src, int64_t sx, float *dst)
+{
+#ifdef __wasm_simd128__
+    if (sx == 1) {
+        for (int c = 0; c < GEMM_NR; c += 4)
+            v128_store(dst + c, f32x4_load_strided(src + c, 1, 1));
+        return;
+    }
+    if (sx == 2) {
+        for (int c = 0; c < GEMM_NR; c += 4)
+            v128_store(dst + c, f32x4_load_strided(src + 2 * c, 2, 2));
+        return;
+    }
+#endif
+    for (int c = 0; c < GEMM_NR; c++)
+        dst[c] = src[c * sx];
+}
+
 /* PackB: columns = output pixels [j0, j0+nj), rows = (c, ky, kx). A
    panel whose pixels lie in one output row and whose kernel row falls
    inside the input is copied without bounds checks (contiguous when the
@@ -129,12 +151,20 @@ static void pack_im2col(const void *ctx, int64_t j0, int64_t nj, float *dst)
                 int row_in = one_row && iy >= 0 && iy < s->ih;
                 for (int64_t kx = 0; kx < s->kw; kx++, dst += GEMM_NR) {
                     int64_t ix = x0[0] + kx * dx;
-                    if (row_in && ix >= 0 && ix + span < s->iw) {
-                        const float *src = plane + iy * s->iw + ix;
-                        if (sx == 1)
-                            memcpy(dst, src, sizeof(float) * GEMM_NR);
-                        else
-                            for (int c = 0; c < GEMM_NR; c++) dst[c] = src[c * sx];
+                    if (row_in && ix >= 0 && ix + span + (sx == 2) < s->iw) {
+                        copy_panel_row(plane + iy * s->iw + ix, sx, dst);
+                        continue;
+                    }
+                    if (one_row && !row_in) { /* a padding row */
+                        for (int c = 0; c < GEMM_NR; c++) dst[c] = 0.0f;
+                        continue;
+                    }
+                    if (row_in) { /* one input row, the ends in the padding */
+                        const float *src = plane + iy * s->iw;
+                        for (int c = 0; c < GEMM_NR; c++) {
+                            int64_t xx = ix + c * sx;
+                            dst[c] = xx >= 0 && xx < s->iw ? src[xx] : 0.0f;
+                        }
                         continue;
                     }
                     int c = 0;
