@@ -39,18 +39,24 @@ typedef struct {
     uint64_t m;
 } Decimal;
 
+/* The digits at p into d (after the point when fraction is 1). Locals,
+   not d's fields, in the loop: a store through d could alias the text. */
 static const char *scan_digits(const char *p, Decimal *d, int fraction)
 {
+    uint64_t m = d->m;
+    int digits = d->digits, exp10 = d->exp10;
     for (; *p >= '0' && *p <= '9'; p++) {
-        if (d->digits == 0 && *p == '0') {
-            d->exp10 -= fraction;
-            continue;
-        }
-        if (d->digits < MAX_DIGITS + 1)
-            d->m = d->m * 10 + (uint64_t)(*p - '0');
-        d->digits++;
-        d->exp10 -= fraction;
+        unsigned digit = (unsigned)(*p - '0');
+        exp10 -= fraction;
+        if (digits == 0 && digit == 0)
+            continue; /* a leading zero */
+        if (digits <= MAX_DIGITS)
+            m = m * 10 + digit;
+        digits++;
     }
+    d->m = m;
+    d->digits = digits;
+    d->exp10 = exp10;
     return p;
 }
 
