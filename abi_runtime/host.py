@@ -130,8 +130,9 @@ class WasmModel:
         Args:
             inputs: an array (single input), a list in graph-input order, or a dict by name.
                 A plain nested list is one input's value when its rank is that input's.
-                Arrays are cast to the declared dtype where numpy casts within the same kind
-                (float64 -> float32, int32 -> int64); any other dtype is a TypeError.
+                Arrays are cast to the declared dtype where numpy's same_kind rule allows
+                it (float64 -> float32, int32 -> int64, bool or int -> float); a cast to a
+                lower kind (float -> int, int -> bool) is a TypeError.
             raw: send and receive base64 raw tensors (fast); False uses nested JSON lists.
 
         Raises:
@@ -202,7 +203,9 @@ class WasmModel:
         else:
             values = [inputs]
         if len(values) != len(specs):
-            raise ValueError(f"the model takes {len(specs)} inputs, got {len(values)}")
+            names = ", ".join(s.name for s in specs)
+            raise ValueError(f"the model takes {len(specs)} input{'s' * (len(specs) != 1)} "
+                             f"({names}), got {len(values)}")  # fmt: skip
         return [self._bind_one(spec, value) for spec, value in zip(specs, values, strict=True)]
 
     def _bind_one(self, spec: TensorSpec, value):

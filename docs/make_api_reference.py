@@ -82,7 +82,8 @@ def _class(name: str, cls) -> list[str]:
     lines = [f"### `{name}`" + (f" ({kind}, from `{bases}`)" if bases else f" ({kind})"), ""]
     lines += _block(_doc(cls))
     if dataclasses.is_dataclass(cls):
-        shown = [f for f in dataclasses.fields(cls) if f.repr]
+        # every public field, those kept out of repr (models, callables) too
+        shown = [f for f in dataclasses.fields(cls) if not f.name.startswith("_")]
         lines.append("Fields: " + ", ".join(f"`{f.name}`" for f in shown) + ".")
         lines.append("")
     for member, value in _members(cls):

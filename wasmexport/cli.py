@@ -300,11 +300,28 @@ def _random_sample(specs) -> tuple[list[np.ndarray] | None, str]:
     return arrays, ""
 
 
+def _npz_arrays(ctx: click.Context, named: dict, path: Path) -> dict[str, np.ndarray]:
+    """Outputs as arrays np.load reads without pickle: strings as unicode arrays; maps
+    and sequences (object arrays of dicts or arrays) have no such form and are refused."""
+    out = {}
+    for name, y in named.items():
+        if y.dtype == object:
+            if not all(isinstance(v, str) for v in y.flat):
+                raise click.UsageError(
+                    f"output {name!r} holds maps or sequences, which .npz cannot store "
+                    f"without pickle; write {path.with_suffix('.json').name} instead",
+                    ctx,
+                )
+            y = y.astype(str)
+        out[name] = y
+    return out
+
+
 def _load_sample(path: Path, specs, option: str = "--sample") -> list[np.ndarray]:
     """Read a .npy (one input) or .npz (by input name, or arr_0.. in order) sample file.
 
-    Arrays are cast to the declared dtypes when numpy can do so within the same kind
-    (float64 -> float32); anything else is a usage error.
+    Arrays are cast to the declared dtypes where numpy's same_kind rule allows it
+    (float64 -> float32, int -> float); anything else is a usage error.
     """
     names = [s.name if s is not None else f"input {i}" for i, s in enumerate(specs)]
     try:
@@ -452,8 +469,8 @@ def _check_options(f):
         "--sample",
         type=_PATH_IN,
         metavar="FILE.npy|.npz",
-        help="Sample inputs: .npy for one input, .npz by input name. Required for a "
-        "framework model; for ONNX the default is random (seed 0), symbolic dims set to 1.",
+        help="Sample inputs: .npy for one input, .npz by input name. export needs one for "
+        "a framework model; otherwise the default is random (seed 0), symbolic dims set to 1.",
     )(f)
     return f
 
@@ -552,6 +569,13 @@ def export_command(
             raise click.BadParameter(
                 f"{model!r} is neither a file, a SavedModel directory nor an entry point "
                 "MODULE:OBJECT (e.g. net.py:model or mypkg.models:build)",
+                param_hint="MODEL",
+            )
+        if onnx_path.suffix == ".py":  # Python code, not an ONNX file
+            raise click.BadParameter(
+                f"{model} is Python code: name the model in it as MODULE:OBJECT, "
+                f"e.g. {model}:model (a torch.nn.Module, Keras model, scikit-learn "
+                "estimator, or a function returning one)",
                 param_hint="MODEL",
             )
         for name, value in (("--framework", framework), ("--exporter", exporter),
@@ -957,7 +981,7 @@ def _run_arrays(
     kind = None if output_file is None else output_file.suffix.lower()
     if kind == ".npz":
         with open(output_file, "wb") as f:
-            np.savez(f, **named)
+            np.savez(f, **_npz_arrays(ctx, named, output_file))
         logger.info("wrote %s (%s)", output_file, ", ".join(named))
         return
     if kind in _IMAGE_SUFFIXES:

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import onnx
 
-from .errors import VerifyError
+from .errors import ConvertError, VerifyError
+from .packager.signature import numpy_dtype
 
 __all__ = ["Comparison", "VerifyReport", "compare_outputs", "onnx_reference", "verify"]
 
@@ -329,29 +330,43 @@ def onnx_reference(
         return lambda arrays: evaluator.run(None, dict(zip(names, arrays, strict=True)))
 
 
-def check_sample(specs, arrays) -> None:
-    """Refuse a sample that does not fit the module's inputs (count, rank, static dims).
+def check_sample(specs, arrays) -> list:
+    """The sample fitted to the module's inputs: count, rank and static dims checked,
+    tensors cast to the declared dtype where numpy's same_kind rule allows (float64 ->
+    float32, int32 -> int64, int -> float), as WasmModel.run casts them.
 
     Raises:
-        VerifyError: naming the input, the declared shape and the sample's shape.
+        ConvertError: a sample that does not fit (a bad sample, like one given to
+            export_wasm), naming the input, the declared shape or dtype and the sample's.
     """
     if len(arrays) != len(specs):
         names = ", ".join(s.name for s in specs)
-        raise VerifyError(f"the sample has {len(arrays)} inputs; the module takes "
-                          f"{len(specs)} ({names})")  # fmt: skip
+        raise ConvertError(f"the sample has {len(arrays)} input{'s' * (len(arrays) != 1)}; "
+                           f"the module takes {len(specs)} ({names})")  # fmt: skip
+    fitted = []
     for spec, a in zip(specs, arrays, strict=True):
         shape = np.shape(a)
         declared = spec.shape
-        if declared is None or isinstance(a, dict):
-            continue
-        fits = len(shape) == len(declared) and all(
+        fits = declared is None or isinstance(a, dict) or (len(shape) == len(declared) and all(
             not isinstance(d, int) or d == s for d, s in zip(declared, shape, strict=True)
-        )
+        ))  # fmt: skip
         if not fits:
-            raise VerifyError(
+            raise ConvertError(
                 f"sample input {spec.name!r} has shape {tuple(shape)}; the module takes "
                 f"{spec.shape_str()}. Give a sample of that shape."
             )
+        if isinstance(a, np.ndarray) and spec.dtype != "string" and "(" not in spec.dtype:
+            # tensors only: sequences, maps and optionals are checked by the module
+            want = numpy_dtype(spec.dtype)
+            if a.dtype != want:
+                if not np.can_cast(a.dtype, want, casting="same_kind"):
+                    raise ConvertError(
+                        f"sample input {spec.name!r} is {a.dtype}; the module takes "
+                        f"{spec.dtype}. Give a sample of that dtype (x.astype(np.{want}))."
+                    )
+                a = a.astype(want)
+        fitted.append(a)
+    return fitted
 
 
 def second_batch(
@@ -389,9 +404,10 @@ def verify(
         raise_on_failure: raise VerifyError instead of returning a failed report.
 
     Raises:
+        ConvertError: the sample does not fit the module's inputs (see check_sample).
         VerifyError: an output is out of tolerance (carries the report).
     """
-    check_sample(wasm_model.inputs, sample_inputs)
+    sample_inputs = check_sample(wasm_model.inputs, sample_inputs)
     report = VerifyReport(rtol=rtol, atol=atol)
     reference = onnx_reference(onnx_model)
     out_names = [o.name for o in wasm_model.outputs]

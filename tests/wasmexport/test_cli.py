@@ -435,3 +435,29 @@ def test_console_script_end_to_end(tmp_path):
     x = np.array([[1, 2, 3, 4], [0, 0, 0, 0]], np.float32)
     (want,) = onnxruntime_run(tmp_path / "m.onnx", {"x": x})
     np.testing.assert_allclose(json.loads(answered.stdout)["output"], want, rtol=1e-5)
+
+
+def test_run_output_npz_keeps_string_labels_readable_and_refuses_maps(tmp_path):
+    """String labels are saved as unicode arrays (np.load reads them without pickle); a
+    ZipMap output (a list of dicts) has no such form and is refused with a pointer to JSON."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    from wasmexport import export_wasm
+
+    x, y = load_iris(return_X_y=True)
+    names = np.array(["setosa", "versicolor", "virginica"])[y]
+    clf = LogisticRegression(max_iter=500).fit(x, names)
+    sample = x[:5].astype(np.float32)
+    np.save(tmp_path / "x.npy", sample)
+    export_wasm(clf, sample, tmp_path / "plain.wasm", zipmap=False)
+    ok = invoke("run", tmp_path / "plain.wasm", "--input", tmp_path / "x.npy",
+                "--output", tmp_path / "out.npz")  # fmt: skip
+    assert ok.exit_code == 0, ok.stderr
+    with np.load(tmp_path / "out.npz") as saved:  # allow_pickle=False
+        assert saved["label"].tolist() == clf.predict(sample).tolist()
+    export_wasm(clf, sample, tmp_path / "zipmap.wasm")
+    refused = invoke("run", tmp_path / "zipmap.wasm", "--input", tmp_path / "x.npy",
+                     "--output", tmp_path / "maps.npz")  # fmt: skip
+    assert refused.exit_code == 2
+    assert "cannot store without pickle; write maps.json instead" in refused.stderr

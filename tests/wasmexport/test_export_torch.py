@@ -12,7 +12,7 @@ nn = torch.nn
 from model_helpers import onnxruntime_run  # noqa: E402
 from torch_models import SuperResolutionNet  # noqa: E402
 
-from wasmexport import VerifyError, export_wasm, load, verify  # noqa: E402
+from wasmexport import ConvertError, VerifyError, export_wasm, load, verify  # noqa: E402
 
 
 class MLP(nn.Module):
@@ -95,8 +95,10 @@ def test_export_verify_refuses_a_sample_of_the_wrong_shape(sr_model, tmp_path):
     x = torch.rand(1, 1, 24, 24)
     good = export_wasm(sr_model, x, tmp_path / "a.wasm", exporter="legacy", verify=False)
     with pytest.raises(
-        VerifyError,
+        ConvertError,
         match=r"sample input 'x' has shape \(1, 2, 24, 24\); "
         r"the module takes \(batch, 1, 24, 24\)",
     ):
         verify(good.path, good.onnx_model, np.zeros((1, 2, 24, 24), np.float32))
+    # a float64 sample is cast, as WasmModel.run casts it
+    assert verify(good.path, good.onnx_model, np.asarray(x, np.float64)).passed

@@ -79,8 +79,8 @@ def _fake_module(flip_row=None):
 
     return SimpleNamespace(
         inputs=[
-            SimpleNamespace(name="label_in", shape=("batch",)),
-            SimpleNamespace(name="proba_in", shape=("batch", 2)),
+            SimpleNamespace(name="label_in", shape=("batch",), dtype="int64"),
+            SimpleNamespace(name="proba_in", shape=("batch", 2), dtype="float32"),
         ],
         outputs=[SimpleNamespace(name="label"), SimpleNamespace(name="proba")],
         run=run,
@@ -101,3 +101,18 @@ def test_verify_counts_flips_and_raises():
     text = str(report)
     assert "label flip(s)" in text and "FAILED" in text
     assert [c.flips for c in report.failures()] == [1, 1]
+
+
+def test_sample_dtypes_are_cast_or_refused():
+    from wasmexport.abi_runtime.host import TensorSpec
+    from wasmexport.errors import ConvertError
+    from wasmexport.verifier import check_sample
+
+    specs = [TensorSpec("x", "float32", ["batch", 2]), TensorSpec("ids", "int64", [3])]
+    x, ids = check_sample(specs, [np.ones((4, 2), np.float64), np.arange(3, dtype=np.int32)])
+    assert x.dtype == np.float32 and ids.dtype == np.int64
+    with pytest.raises(ConvertError, match=r"sample input 'ids' is float32; the module "
+                                           r"takes int64"):  # fmt: skip
+        check_sample(specs, [np.ones((4, 2), np.float32), np.ones(3, np.float32)])
+    with pytest.raises(ConvertError, match=r"the sample has 1 input; the module takes 2"):
+        check_sample(specs, [np.ones((4, 2), np.float32)])
