@@ -59,6 +59,7 @@ class OnnxAdapter:
     """Pass an existing ONNX model through, checking it and its sample inputs."""
 
     name = "onnx"
+    model_kind = "an ONNX model"
 
     def export(
         self,
@@ -163,6 +164,8 @@ def check_domains(onnx_model: onnx.ModelProto, *, framework: str) -> None:
 
     opset = default_opset(onnx_model)
     previews = sorted(op for d, op in supported_op_types() if d == PREVIEW_DOMAIN)
+    # the onnx pass-through exports nothing: the node was in the user's own model
+    origin = "from the ONNX file" if framework == "onnx" else f"from the {framework} export"
     for graph in iter_graphs(onnx_model.graph):
         for node in graph.node:
             if node.domain == PREVIEW_DOMAIN and node.op_type in previews:
@@ -170,7 +173,7 @@ def check_domains(onnx_model: onnx.ModelProto, *, framework: str) -> None:
             if node.domain not in ALLOWED_DOMAINS:
                 raise UnsupportedOpError(
                     f"Cannot convert node {node.name!r} ({node.domain}::{node.op_type}, "
-                    f"from the {framework} export): only the ai.onnx and ai.onnx.ml "
+                    f"{origin}): only the ai.onnx and ai.onnx.ml "
                     f"domains are supported (and of {PREVIEW_DOMAIN}: "
                     f"{', '.join(previews)})",
                     node=node.name,

@@ -36,6 +36,12 @@ other adapters keep working::
 
 `detect` must not import its framework: check ``sys.modules`` first, since a model of a
 framework that was never imported cannot exist.
+
+Before exporting, `to_onnx` checks the call against the adapter: a model that another
+adapter's `detect` claims is refused when the user named this adapter (``framework=``), and
+so is an option that ``export()`` does not declare (an ``export`` with ``**options`` takes
+any). An adapter class may set ``model_kind`` (e.g. ``"a JAX function"``) for these
+messages; they say ``"a jax model"`` otherwise.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ import difflib
 import importlib
 import inspect
 import logging
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,7 +60,7 @@ from typing import Any, Protocol
 import numpy as np
 import onnx
 
-from ..errors import AdapterNotFoundError, first_line
+from ..errors import AdapterNotFoundError, ConvertError, first_line
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -244,12 +251,17 @@ def to_onnx(
 
     Raises:
         AdapterNotFoundError: no adapter for the model or the framework name.
-        ConvertError: the export failed (the message names the framework and the cause).
+        ConvertError: the export failed (the message names the framework and the cause);
+            `framework` names an adapter but another one recognises the model; or an
+            option the adapter does not take.
         UnsupportedOpError: the model uses a node outside ai.onnx / ai.onnx.ml.
     """
     from .onnx import check_domains
 
     adapter = find_adapter(model, framework)
+    if framework is not None:
+        _check_model_kind(adapter, model)
+    _check_options(adapter, options)
     logger.info("exporting a %s with the %r adapter", _type_name(model), adapter.name)
     exported = adapter.export(
         model, sample_inputs, dynamic_axes=dynamic_axes, opset=opset, **options
@@ -371,6 +383,60 @@ def _detects(name: str, registration: _Registration, model: object) -> bool:
             stacklevel=4,
         )
         return False
+
+
+def _check_model_kind(adapter: Adapter, model: object) -> None:
+    """Refuse a model that another adapter recognises, when the user named `adapter`.
+
+    Only a claim by another adapter counts: the named adapter's own `detect` may turn
+    down models it still exports (the sklearn adapter does so for estimators of other
+    packages that have a skl2onnx converter), so its "no" alone is not a refusal.
+    """
+    if _detects(adapter.name, _ADAPTERS[adapter.name], model):
+        return
+    for name, registration in _ADAPTERS.items():
+        if name != adapter.name and _detects(name, registration, model):
+            raise ConvertError(
+                f"framework {adapter.name!r} cannot export {_describe(model, name)}; use "
+                f"framework={name!r} or leave framework unset to detect it"
+            )
+
+
+def _check_options(adapter: Adapter, options: dict[str, Any]) -> None:
+    """Refuse options that the adapter's export() does not declare, naming those it does."""
+    parameters = list(inspect.signature(adapter.export).parameters.values())
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return  # it takes any option and checks them itself
+    by_keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    # NOTE: the first two parameters are the model and the sample; to_onnx passes
+    # dynamic_axes and opset itself, so none of the four is an option
+    declared = [
+        p.name
+        for p in parameters[2:]
+        if p.kind in by_keyword and p.name not in ("dynamic_axes", "opset")
+    ]
+    unknown = [name for name in options if name not in declared]
+    if not unknown:
+        return
+    described = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, declared, n=1, cutoff=0.6)
+        described.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
+    what = "option" if len(unknown) == 1 else "options"
+    takes = ", ".join(declared) if declared else "no options"
+    raise ConvertError(
+        f"{adapter.name}: unknown {what} {', '.join(described)}; the {adapter.name} "
+        f"adapter takes {takes}"
+    )
+
+
+def _describe(model: object, adapter_name: str) -> str:
+    """How refusals name a model: the kind its adapter declares, and its type or path."""
+    adapter = _ADAPTERS[adapter_name].adapter
+    kind = getattr(adapter, "model_kind", None) or f"a {adapter_name} model"
+    if isinstance(model, (str, os.PathLike)):
+        return f"{kind} ({os.fspath(model)!r})"
+    return f"{kind} ({type(model).__name__})"
 
 
 def _type_name(obj: object) -> str:

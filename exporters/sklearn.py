@@ -85,6 +85,7 @@ class SklearnAdapter:
     """Export fitted scikit-learn estimators with skl2onnx."""
 
     name = "sklearn"
+    model_kind = "a scikit-learn estimator"
 
     def export(
         self,
@@ -143,6 +144,7 @@ class SklearnAdapter:
 
         # step 1: one graph input per array (numpy) or per column (DataFrame)
         columns = _sample_columns(sample_inputs)
+        _check_feature_count(model, sample_inputs, columns)
         float_dtype = np.float64 if dtype == "float64" else np.float32
         graph = _convert(model, skl2onnx, data_types, columns, float_dtype, dynamic_axes,
                          opset, ml_opset, zipmap, options)  # fmt: skip
@@ -230,6 +232,32 @@ def _sample_columns(sample: object) -> list[tuple[str, np.ndarray]]:
             f"sklearn: expected a 2-D sample (n_samples, n_features), got shape {array.shape}"
         )
     return [("X", array)]
+
+
+def _check_feature_count(
+    model: Any, sample: object, columns: list[tuple[str, np.ndarray]]
+) -> None:
+    """The sample must have the feature count the estimator was fitted on (n_features_in_).
+
+    skl2onnx would declare the sample's count as the graph input's width, and the module
+    could never run; estimators without n_features_in_ are left to skl2onnx.
+    """
+    expected = getattr(model, "n_features_in_", None)
+    if not isinstance(expected, (int, np.integer)):
+        return
+    got = sum(array.shape[1] for _, array in columns)
+    if got == expected:
+        return
+    if _is_dataframe(sample):
+        where = f"DataFrame columns {', '.join(name for name, _ in columns)}"
+        fix = "pass a DataFrame with the columns it was fitted on"
+    else:
+        where = f"shape {columns[0][1].shape}"
+        fix = f"pass a sample of shape (n_samples, {expected})"
+    raise ConvertError(
+        f"sklearn: the sample has {got} feature(s) ({where}), but the "
+        f"{type(model).__name__} was fitted on {expected} (n_features_in_); {fix}"
+    )
 
 
 def _cast_column(array: np.ndarray, float_dtype: type) -> np.ndarray:

@@ -27,17 +27,20 @@ a node is refused here with an `UnsupportedOpError` naming the node (its TensorF
 holds the Keras layer) and the op.
 
 tensorflow and tf2onnx are imported only when an export runs; `is_tensorflow_model` never
-imports them.
+imports them. During an export their Python loggers are no louder than wasmexport's (``-q``
+hides their deprecation warnings); TensorFlow's C++ logs are cut to errors through
+TF_CPP_MIN_LOG_LEVEL unless the user set it (see `quiet_native_logs`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,7 +67,13 @@ from .sample_inputs import (
     normalize_sample_inputs,
 )
 
-__all__ = ["DEFAULT_OPSET", "TensorflowAdapter", "check_converted_ops", "is_tensorflow_model"]
+__all__ = [
+    "DEFAULT_OPSET",
+    "TensorflowAdapter",
+    "check_converted_ops",
+    "is_tensorflow_model",
+    "quiet_native_logs",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +89,8 @@ _AUTO_KERAS_NAME = re.compile(r"^keras_tensor(_\d+)?$")
 _TENSOR_SUFFIX = re.compile(r":\d+$")
 _SCOPE_SUFFIX = re.compile(r"_\d+$")
 _TF_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\-/]*$")
+# the Python loggers TensorFlow, tf2onnx and Keras (through absl) write to
+_FRAMEWORK_LOGGERS = ("tensorflow", "tf2onnx", "absl")
 
 
 def is_tensorflow_model(model: object) -> bool:
@@ -136,6 +147,7 @@ class TensorflowAdapter:
     """Export Keras models, tf.functions and SavedModels through tf2onnx."""
 
     name = "tensorflow"
+    model_kind = "a TensorFlow/Keras model"
 
     def export(
         self,
@@ -172,7 +184,8 @@ class TensorflowAdapter:
         """
         tf, tf2onnx = _import_tensorflow()
         opset = DEFAULT_OPSET if opset is None else opset
-        source = _make_source(model, tf, signature_key)
+        with _quiet_python_logs():
+            source = _make_source(model, tf, signature_key)
 
         # step 1: samples in input order, dtypes and the input signature
         arrays, sample_names = normalize_sample_inputs(sample_inputs)
@@ -198,7 +211,8 @@ class TensorflowAdapter:
             opset,
             ", ".join(f"{s.name}{format_shape(_dims(s.shape))}" for s in specs),
         )
-        onnx_model = _convert(tf, tf2onnx, source, specs, output_names, opset)
+        with _quiet_python_logs():
+            onnx_model = _convert(tf, tf2onnx, source, specs, output_names, opset)
 
         # step 4: the user's names and dim names, no TensorFlow op left, the common checks
         _fix_value_names(onnx_model, input_names, output_names, source.description)
@@ -263,8 +277,25 @@ def check_converted_ops(
             )
 
 
+def quiet_native_logs() -> None:
+    """Set TF_CPP_MIN_LOG_LEVEL=2 (C++ errors only) if TensorFlow is not imported yet.
+
+    A user's own TF_CPP_MIN_LOG_LEVEL is kept. TensorFlow's C++ code (the CPU-feature
+    notice at import, grappler's "Number of eligible GPUs" at every conversion) writes to
+    stderr past Python logging, so -q cannot reach it. It reads TF_CPP_MIN_LOG_LEVEL once,
+    while TensorFlow is imported, so this only helps before that import: the CLI may call
+    it before importing a user's module.
+
+    NOTE: TensorFlow 2.21 prints its oneDNN notice before its logging reads the variable;
+    only TF_ENABLE_ONEDNN_OPTS=0 hides it, which changes the numbers, so it stays.
+    """
+    if "tensorflow" not in sys.modules:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
 def _import_tensorflow() -> tuple[Any, Any]:
     """Import tensorflow and tf2onnx, or fail with the exact install command."""
+    quiet_native_logs()
     try:
         import tensorflow as tf
     except ImportError as e:
@@ -280,6 +311,26 @@ def _import_tensorflow() -> tuple[Any, Any]:
             f"{TENSORFLOW_INSTALL_HINT}"
         ) from e
     return tf, tf2onnx
+
+
+@contextlib.contextmanager
+def _quiet_python_logs() -> Iterator[None]:
+    """Raise TensorFlow's, tf2onnx's and absl's loggers to our own level for the block.
+
+    tf2onnx calls TensorFlow 1 APIs whose deprecation notices TensorFlow logs at WARNING;
+    with ``-q`` (our level ERROR) they are noise. Their loggers are never made louder, and
+    get their own levels back afterwards.
+    """
+    level = logger.getEffectiveLevel()
+    saved = [(log, log.level) for log in map(logging.getLogger, _FRAMEWORK_LOGGERS)]
+    for log, _ in saved:
+        if log.getEffectiveLevel() < level:
+            log.setLevel(level)
+    try:
+        yield
+    finally:
+        for log, previous in saved:
+            log.setLevel(previous)
 
 
 def _has_signatures(model: object, tf: Any) -> bool:

@@ -7,10 +7,11 @@ Two exporters:
     legacy   TorchScript tracing (``dynamo=False``); default opset LEGACY_DEFAULT_OPSET;
              the default for ``torch.jit.ScriptModule``, which dynamo cannot export
 
-Either way the model is exported in eval mode (its training flag is restored afterwards),
-weights stay inline, graph inputs are named after the ``forward()`` parameters and graph
-outputs ``output`` (or ``output_0``, ``output_1``, ... for several), and every axis asked to
-be dynamic must come out symbolic in the graph, with the requested name.
+Either way the model is exported (and run on the samples) in eval mode, each submodule's
+training flag restored afterwards; weights stay inline, graph inputs are named after the
+``forward()`` parameters and graph outputs ``output`` (or ``output_0``, ``output_1``, ...
+for several), and every axis asked to be dynamic must come out symbolic in the graph, with
+the requested name.
 
 torch is imported only when an export runs; `is_torch_module` never imports it.
 """
@@ -25,7 +26,7 @@ import logging
 import re
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib import util as importlib_util
 from typing import Any
 
@@ -79,6 +80,7 @@ class TorchAdapter:
     """Export ``torch.nn.Module`` objects with the dynamo (default) or legacy exporter."""
 
     name = "torch"
+    model_kind = "a torch.nn.Module"
 
     def export(
         self,
@@ -126,7 +128,7 @@ class TorchAdapter:
         arrays, param_names = _match_forward(model, arrays, sample_names)
         input_names = _check_names(input_names, param_names, "input_names")
         run_framework = _make_runner(model, torch)
-        outputs = _run_sample(run_framework, arrays, model_name)
+        outputs = _run_sample(run_framework, arrays, model_name, _dtype_hint(model, arrays))
         default_outputs = (
             ["output"] if len(outputs) == 1 else [f"output_{i}" for i in range(len(outputs))]
         )
@@ -138,21 +140,18 @@ class TorchAdapter:
         logger.info(
             "torch: exporting %s with the %s exporter, opset %d", model_name, exporter, opset
         )
-        was_training = model.training
-        model.eval()
         try:
-            if exporter == "dynamo":
-                onnx_model = _export_dynamo(
-                    torch, model, args, input_names, output_names, axes, opset, optimize
-                )
-            else:
-                onnx_model = _export_legacy(
-                    torch, model, args, input_names, output_names, axes, opset
-                )
+            with _eval_mode(model):
+                if exporter == "dynamo":
+                    onnx_model = _export_dynamo(
+                        torch, model, args, input_names, output_names, axes, opset, optimize
+                    )
+                else:
+                    onnx_model = _export_legacy(
+                        torch, model, args, input_names, output_names, axes, opset
+                    )
         except Exception as e:
             raise _export_error(exporter, model_name, e, bool(axes)) from e
-        finally:
-            model.train(was_training)
 
         # step 3: names, dims and opset as requested, then the common checks
         _fix_input_names(onnx_model, input_names, arrays, axes)
@@ -260,16 +259,29 @@ def _make_runner(model: Any, torch: Any) -> Callable[[list[np.ndarray]], list[np
 
     def run_framework(inputs: list[np.ndarray]) -> list[np.ndarray]:
         tensors = [torch.from_numpy(np.array(a, copy=True)) for a in inputs]
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                outputs = model(*tensors)
-        finally:
-            model.train(was_training)
+        with _eval_mode(model), torch.no_grad():
+            outputs = model(*tensors)
         return [t.detach().cpu().numpy() for t in _flatten_outputs(outputs, torch)]
 
     return run_framework
+
+
+@contextlib.contextmanager
+def _eval_mode(model: Any) -> Iterator[None]:
+    """Put `model` in eval mode for the block, then give each submodule its own mode back.
+
+    ``model.train(was_training)`` alone would set one flag on every submodule and turn a
+    part the user had frozen in eval mode (a BatchNorm, say) back to training.
+    """
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(modes[0][1])  # through train(), which a model may override
+        for module, training in modes:
+            if module.training != training:
+                module.training = training
 
 
 def _flatten_outputs(outputs: Any, torch: Any) -> list[Any]:
@@ -292,7 +304,9 @@ def _run_sample(
     run_framework: Callable[[list[np.ndarray]], list[np.ndarray]],
     arrays: list[np.ndarray],
     model_name: str,
+    hint: str,
 ) -> list[np.ndarray]:
+    """Run the model once on the samples; a failure names their dtypes and shapes (+ hint)."""
     try:
         outputs = run_framework(arrays)
     except ConvertError:
@@ -301,11 +315,28 @@ def _run_sample(
         shapes = ", ".join(f"{a.dtype.name}{tuple(a.shape)}" for a in arrays)
         raise ConvertError(
             f"torch: running {model_name} on the sample inputs ({shapes}) failed: "
-            f"{type(e).__name__}: {_cause_line(e)}"
+            f"{type(e).__name__}: {_cause_line(e)}{hint}"
         ) from e
     if not outputs:
         raise ConvertError(f"torch: {model_name} returned no tensors")
     return outputs
+
+
+def _dtype_hint(model: Any, arrays: list[np.ndarray]) -> str:
+    """The fix for the commonest failure on a sample: float64 data for a float32 model.
+
+    numpy makes float64 arrays by default and torch does not promote them to the
+    parameters' dtype, so the first Conv or Linear fails with a dtype mismatch.
+    """
+    if not any(a.dtype == np.float64 for a in arrays):
+        return ""
+    parameter_dtypes = {str(p.dtype) for p in model.parameters()}
+    if parameter_dtypes != {"torch.float32"}:
+        return ""
+    return (
+        "; the sample is float64 while the model's parameters are float32: pass a float32 "
+        "sample (x.astype(np.float32))"
+    )
 
 
 def _export_dynamo(

@@ -11,8 +11,8 @@ import numpy as np
 import onnx
 
 from .abi_runtime.host import WasmModel, load
-from .errors import VerifyError
-from .packager.package import package
+from .errors import UnsupportedOpError, VerifyError
+from .packager.package import PackagedModel, package
 from .packager.signature import Metadata
 from .progress import stage
 from .verifier import DEFAULT_ATOL, DEFAULT_RTOL, VerifyReport
@@ -21,6 +21,9 @@ from .verifier import verify as _verify_module
 __all__ = ["ExportResult", "diagnose_mismatch", "export_wasm", "load", "verify"]
 
 logger = logging.getLogger(__name__)
+
+# NOTE: how packager/op_checks.py words the refusal of a float64 input
+_REFUSED_DOUBLE = "input dtype DOUBLE is not supported"
 
 
 @dataclass
@@ -93,7 +96,7 @@ def export_wasm(
 
     # step 2: ONNX -> wasm
     with stage("Lowering and packaging"):
-        packaged = package(exported.onnx_model, framework=exported.framework, simd=simd)
+        packaged = _package(exported, simd)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(packaged.wasm)
@@ -113,6 +116,27 @@ def export_wasm(
             )
     return ExportResult(out, exported.onnx_model, packaged.metadata, report,
                         exported.framework, len(packaged.wasm))  # fmt: skip
+
+
+def _package(exported, simd: str) -> PackagedModel:
+    """Package an ExportedModel; a refused float64 input of a torch model says how to fix it.
+
+    The packager refuses float64 inputs of ops the runtime computes in float32 only (Conv,
+    for one). In a torch model they come from ``model.double()``, which ``model.float()``
+    undoes; the packager knows no framework, so the hint is added here.
+    """
+    try:
+        return package(exported.onnx_model, framework=exported.framework, simd=simd)
+    except UnsupportedOpError as e:
+        if exported.framework != "torch" or _REFUSED_DOUBLE not in str(e):
+            raise
+        raise UnsupportedOpError(
+            f"{e} The torch model computes in float64: convert the model with model.float() "
+            "and pass a float32 sample",
+            node=e.node,
+            op_type=e.op_type,
+            opset=e.opset,
+        ) from e
 
 
 def verify(
@@ -164,4 +188,7 @@ def diagnose_mismatch(module: WasmModel, onnx_model: onnx.ModelProto) -> str:
             "the ONNX model is not the one this module was packaged from (their plans "
             "differ: other weights, ops or opset); compare the module with its own model"
         )
-    return "the module is packaged from this very model: the wasm runtime computes it wrong"
+    return ("the module is packaged from this very model, so the difference is the wasm "
+            "runtime's: at float rounding level (a few units in the last place) it is "
+            "summation order, and atol/rtol are too tight; above that the runtime computes "
+            "it wrong")

@@ -724,6 +724,11 @@ def _is_entry_point(model: str) -> bool:
 def _load_entry_point(module_part: str, object_part: str):
     """Import MODULE and get OBJECT; call it when it is a function (a model factory)."""
     where = f"{module_part}:{object_part}"
+    if not _ctx_verbose():
+        # a user's module may import TensorFlow, whose C++ logging is set at that import
+        from .exporters.tensorflow import quiet_native_logs
+
+        quiet_native_logs()
     try:
         if module_part.endswith(".py") or Path(module_part).is_file():
             path = Path(module_part)

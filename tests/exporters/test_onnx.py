@@ -203,10 +203,19 @@ def test_onnx_foreign_domain_rejected():
     with pytest.raises(UnsupportedOpError) as info:
         to_onnx(model, np.zeros((1, 4), np.float32))
     assert str(info.value).startswith(
-        "Cannot convert node 'relu0' (com.microsoft::FusedRelu, from the onnx export): only "
+        "Cannot convert node 'relu0' (com.microsoft::FusedRelu, from the ONNX file): only "
         "the ai.onnx and ai.onnx.ml domains are supported"
     )
     assert info.value.op_type == "FusedRelu"
+
+
+def test_onnx_foreign_domain_of_an_export_names_the_framework():
+    model = _dense_model()
+    model.graph.node[2].domain = "com.example"
+    model.opset_import.append(helper.make_opsetid("com.example", 1))
+    with pytest.raises(UnsupportedOpError) as info:
+        finalize_onnx_model(model, framework="torch")
+    assert "(com.example::Relu, from the torch export)" in str(info.value)
 
 
 def test_onnx_local_functions_inlined():

@@ -254,6 +254,81 @@ def test_to_onnx_missing_framework_names_install_command(clean_registry, monkeyp
     assert isinstance(info.value.__cause__, ImportError)
 
 
+def test_to_onnx_named_framework_refuses_a_model_another_adapter_claims(clean_registry):
+    register_adapter("fake", detect=lambda m: isinstance(m, _Thing))(_make_adapter_class())
+    with pytest.raises(ConvertError) as info:
+        to_onnx(_Thing(), np.ones((1, 2), np.float32), framework="onnx")
+    assert str(info.value) == (
+        "framework 'onnx' cannot export a fake model (_Thing); use framework='fake' or "
+        "leave framework unset to detect it"
+    )
+    with pytest.raises(ConvertError, match=r"cannot export an ONNX model \('m.onnx'\); use "):
+        to_onnx("m.onnx", np.ones((1, 2), np.float32), framework="fake")
+
+
+def test_to_onnx_named_framework_names_the_declared_model_kind(clean_registry):
+    adapter_class = _make_adapter_class()
+    adapter_class.model_kind = "a made-up model"
+    register_adapter("fake", detect=lambda m: isinstance(m, _Thing))(adapter_class)
+    with pytest.raises(ConvertError, match=r"cannot export a made-up model \(_Thing\)"):
+        to_onnx(_Thing(), np.ones((1, 2), np.float32), framework="sklearn")
+
+
+def test_to_onnx_named_framework_exports_what_no_other_adapter_claims(clean_registry):
+    """An adapter may export models its detect leaves to be named explicitly."""
+    register_adapter("fake", detect=lambda m: False)(_make_adapter_class())
+    exported = to_onnx(_Thing(), np.ones((1, 2), np.float32), framework="fake")
+    assert exported.framework == "fake"
+
+
+class _StrictAdapter(_make_adapter_class()):
+    """An adapter whose export() declares its options (no **options)."""
+
+    def export(self, model, sample_inputs, *, dynamic_axes=None, opset=None,
+               exporter="a", zipmap=True):  # fmt: skip
+        return super().export(model, sample_inputs)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"exportr": "b"},
+            "strict: unknown option 'exportr' (did you mean 'exporter'?); the strict adapter "
+            "takes exporter, zipmap",
+        ),
+        (
+            {"zipmap": False, "verbose": True, "zip_map": 1},
+            "strict: unknown options 'verbose', 'zip_map' (did you mean 'zipmap'?); the "
+            "strict adapter takes exporter, zipmap",
+        ),
+    ],
+)
+def test_to_onnx_unknown_option_names_adapter_and_its_options(
+    clean_registry, options, message
+):
+    register_adapter("strict", detect=lambda m: isinstance(m, _Thing))(_StrictAdapter)
+    with pytest.raises(ConvertError) as info:
+        to_onnx(_Thing(), np.ones((1, 2), np.float32), **options)
+    assert str(info.value) == message
+
+
+def test_to_onnx_known_options_and_open_adapters_pass(clean_registry):
+    register_adapter("strict", detect=lambda m: isinstance(m, _Thing))(_StrictAdapter)
+    assert to_onnx(_Thing(), np.ones((1, 2), np.float32), zipmap=False).framework == "strict"
+    register_adapter("open", detect=lambda m: False)(_make_adapter_class())  # **options
+    thing = type("Other", (), {"domain": ""})()  # a model no adapter claims
+    assert to_onnx(thing, np.ones((1, 2)), framework="open", anything=1).framework == "open"
+
+
+def test_to_onnx_builtin_adapter_refuses_an_option_it_lacks(clean_registry):
+    with pytest.raises(ConvertError) as info:
+        to_onnx(_identity_model(), np.ones((1, 2), np.float32), exporter="legacy")
+    assert str(info.value) == (
+        "onnx: unknown option 'exporter'; the onnx adapter takes external_data_dir"
+    )
+
+
 # entry-point plugins
 
 

@@ -229,3 +229,40 @@ def test_sklearn_adapter_errors(data, tmp_path):
         export_wasm(est, x, tmp_path / "d.wasm", dtype="float16")
     with pytest.raises(ConvertError, match="2-D sample"):
         export_wasm(est, x[0], tmp_path / "r.wasm")
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_sklearn_sample_feature_count_checked_before_converting(data, tmp_path, verify):
+    x, y = _xy(data, "iris")
+    est = lm.LogisticRegression(max_iter=2000).fit(x, y)
+    with pytest.raises(ConvertError) as info:
+        export_wasm(est, x[:3, :3], tmp_path / "m.wasm", verify=verify)
+    assert str(info.value) == (
+        "sklearn: the sample has 3 feature(s) (shape (3, 3)), but the LogisticRegression was "
+        "fitted on 4 (n_features_in_); pass a sample of shape (n_samples, 4)"
+    )
+    assert not (tmp_path / "m.wasm").exists()
+
+
+def test_sklearn_dataframe_feature_count_checked(tmp_path):
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.DataFrame({"a": [0.0, 1.0, 2.0, 3.0], "b": [1.0, 0.0, 1.0, 0.0]})
+    est = pipeline.make_pipeline(pp.StandardScaler(), lm.LinearRegression())
+    est.fit(frame, [0.0, 1.0, 2.0, 3.0])
+    with pytest.raises(ConvertError) as info:
+        export_wasm(est, frame[["a"]], tmp_path / "m.wasm")
+    assert str(info.value) == (
+        "sklearn: the sample has 1 feature(s) (DataFrame columns a), but the Pipeline was "
+        "fitted on 2 (n_features_in_); pass a DataFrame with the columns it was fitted on"
+    )
+
+
+def test_sklearn_option_of_another_adapter_is_convert_error(data, tmp_path):
+    x, y = _xy(data, "iris")
+    est = lm.LogisticRegression(max_iter=2000).fit(x, y)
+    with pytest.raises(ConvertError) as info:
+        export_wasm(est, x, tmp_path / "m.wasm", exporter="legacy")
+    assert str(info.value) == (
+        "sklearn: unknown option 'exporter'; the sklearn adapter takes zipmap, dtype, "
+        "options, ml_opset"
+    )

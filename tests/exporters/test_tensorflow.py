@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import atexit
 import functools
+import logging
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -698,3 +700,59 @@ def test_tensorflow_wasm_matches_keras_at_other_batches(tmp_path):
             np.testing.assert_allclose(
                 module.run(xb), np.asarray(model(xb, training=False)), rtol=1e-5, atol=1e-5
             )
+
+
+# --- logging ------------------------------------------------------------------------------
+
+
+def test_tensorflow_native_log_level_set_before_import_unless_the_user_set_it(monkeypatch):
+    from wasmexport.exporters.tensorflow import quiet_native_logs
+
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    quiet_native_logs()  # tensorflow is imported: too late to matter, so left alone
+    assert "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    monkeypatch.delitem(sys.modules, "tensorflow")  # as before the first import
+    quiet_native_logs()
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "2"
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
+    quiet_native_logs()
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
+
+
+@pytest.mark.parametrize(
+    ("ours", "during"),
+    [(logging.ERROR, logging.ERROR), (logging.DEBUG, logging.WARNING)],
+    ids=["quiet", "never-louder"],
+)
+def test_tensorflow_python_loggers_follow_our_level(ours, during):
+    from wasmexport.exporters.tensorflow import _quiet_python_logs
+
+    project, framework = logging.getLogger("wasmexport"), logging.getLogger("tensorflow")
+    saved = project.level, framework.level
+    project.setLevel(ours)
+    framework.setLevel(logging.WARNING)
+    try:
+        with _quiet_python_logs():
+            assert framework.getEffectiveLevel() == during
+            assert logging.getLogger("tf2onnx").getEffectiveLevel() >= during
+        assert framework.level == logging.WARNING
+    finally:
+        project.setLevel(saved[0])
+        framework.setLevel(saved[1])
+
+
+def test_tensorflow_cli_quiet_export_prints_no_framework_logs(tmp_path):
+    """`wasmexport -q export` of a SavedModel in a fresh interpreter: no TensorFlow INFO
+    lines from C++ nor deprecation warnings from Python (its oneDNN notice is printed
+    before TensorFlow reads any setting, so it is not checked)."""
+    path, x = _built("saved_model")
+    np.save(tmp_path / "x.npy", x)
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "wasmexport", "-q", "export", path, "--sample",
+         str(tmp_path / "x.npy"), "-o", str(tmp_path / "m.wasm")],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for noise in ("Number of eligible GPUs", "cpu_feature_guard", "is deprecated"):
+        assert noise not in result.stderr

@@ -18,7 +18,11 @@ import pytest
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 
-from wasmexport.errors import ConvertError  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
+
+from wasmexport import export_wasm  # noqa: E402
+from wasmexport.cli import cli  # noqa: E402
+from wasmexport.errors import ConvertError, UnsupportedOpError  # noqa: E402
 from wasmexport.exporters import find_adapter, to_onnx  # noqa: E402
 from wasmexport.exporters.torch import is_torch_module  # noqa: E402
 
@@ -243,7 +247,12 @@ def test_torch_export_script_module_defaults_to_legacy():
         ({"exporter": "onnxscript"}, ConvertError, "unknown exporter 'onnxscript'"),
         ({"input_names": ["a", "b"]}, ConvertError, "input_names must be 1 distinct names"),
         ({"output_names": "y"}, TypeError, "expected output_names as a list of non-empty str"),
-        ({"exporterr": "legacy"}, TypeError, "unexpected keyword argument 'exporterr'"),
+        (
+            {"exporterr": "legacy"},
+            ConvertError,
+            "torch: unknown option 'exporterr' (did you mean 'exporter'?); the torch adapter "
+            "takes exporter, input_names, output_names, optimize",
+        ),
     ],
 )
 def test_torch_export_bad_options(kwargs, error, message):
@@ -266,3 +275,91 @@ def test_torch_export_wrong_sample_count():
         ConvertError, match=r"Linear.forward\(input\) takes 1..1 inputs, got 2"
     ):
         to_onnx(torch.nn.Linear(3, 2), (np.zeros((1, 3)), np.zeros((1, 3))))
+
+
+# what a new user runs into
+
+
+@pytest.mark.parametrize("framework", ["sklearn", "tensorflow", "onnx"])
+def test_torch_model_with_another_framework_named_is_convert_error(framework, tmp_path):
+    model = torch.nn.Sequential(torch.nn.Linear(4, 2))
+    x = np.ones((1, 4), np.float32)
+    with pytest.raises(ConvertError) as info:
+        export_wasm(model, x, tmp_path / "z.wasm", framework=framework)
+    assert str(info.value) == (
+        f"framework {framework!r} cannot export a torch.nn.Module (Sequential); use "
+        "framework='torch' or leave framework unset to detect it"
+    )
+    assert not (tmp_path / "z.wasm").exists()
+
+
+def test_torch_cli_wrong_framework_is_one_line_exit_3(tmp_path):
+    (tmp_path / "net.py").write_text(
+        "import torch\n\nmodel = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3))\n"
+    )
+    np.save(tmp_path / "img.npy", np.zeros((1, 1, 8, 8), np.float32))
+    result = CliRunner().invoke(
+        cli,
+        ["export", f"{tmp_path / 'net.py'}:model", "--sample", str(tmp_path / "img.npy"),
+         "--framework", "sklearn", "-o", str(tmp_path / "net.wasm")],
+    )  # fmt: skip
+    assert result.exit_code == 3
+    assert result.stderr == (
+        "error: framework 'sklearn' cannot export a torch.nn.Module (Sequential); use "
+        "framework='torch' or leave framework unset to detect it\n"
+    )
+
+
+def test_torch_float64_sample_for_float32_model_says_to_cast():
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU())
+    with pytest.raises(ConvertError) as info:
+        to_onnx(model, np.zeros((1, 1, 32, 32)))  # numpy's default dtype: float64
+    message = str(info.value)
+    assert message.startswith(
+        "torch: running Sequential on the sample inputs (float64(1, 1, 32, 32)) failed: "
+        "RuntimeError: "
+    )
+    assert message.endswith(
+        "; the sample is float64 while the model's parameters are float32: pass a float32 "
+        "sample (x.astype(np.float32))"
+    )
+
+
+def test_torch_failure_of_a_float64_model_has_no_dtype_hint():
+    with pytest.raises(ConvertError) as info:
+        to_onnx(torch.nn.Linear(3, 2).double(), np.zeros((1, 4)))  # wrong width, not dtype
+    assert "the sample is float64" not in str(info.value)
+
+
+def test_torch_double_model_refused_with_a_float_hint(tmp_path):
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU()).double()
+    with pytest.raises(UnsupportedOpError) as info:
+        export_wasm(model, np.zeros((1, 1, 8, 8)), tmp_path / "d.wasm", exporter="legacy")
+    message = str(info.value)
+    assert "(Conv, opset 17): input dtype DOUBLE is not supported" in message
+    assert message.endswith(
+        "The torch model computes in float64: convert the model with model.float() and "
+        "pass a float32 sample"
+    )
+    assert (info.value.op_type, info.value.opset) == ("Conv", 17)
+    assert isinstance(info.value.__cause__, UnsupportedOpError)
+
+
+@pytest.mark.parametrize("exporter", EXPORTERS)
+def test_torch_export_in_eval_mode_restores_each_submodule(exporter):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(4, 4), torch.nn.BatchNorm1d(4), torch.nn.Dropout(0.5),
+        torch.nn.Linear(4, 2),
+    ).train()  # fmt: skip
+    model[1].eval()  # a BatchNorm the user froze while training the rest
+    x = np.random.default_rng(3).standard_normal((8, 4), dtype=np.float32)
+    exported = to_onnx(model, x, exporter=exporter)
+    assert model.training and [m.training for m in model] == [True, False, True, True]
+    exported.run_framework([x])
+    assert model.training and [m.training for m in model] == [True, False, True, True]
+
+    (got,) = _session(exported).run(None, {exported.input_names[0]: x})
+    with torch.no_grad():
+        want = model.eval()(torch.from_numpy(x)).numpy()  # no dropout, running statistics
+    np.testing.assert_allclose(got, want, rtol=0, atol=ATOL)
