@@ -449,8 +449,11 @@ lists. The request is written into linear memory once and `pred()` is called rep
 the host's own encoding is not counted. wasmtime runs with its defaults (Cranelift); relaxed
 SIMD is enabled in its config. The relaxed-SIMD build differs from the plain one only in
 exp's polynomial (fused multiply-add): its GEMM multiplies and then adds like the plain one,
-because Cranelift's fused multiply-add measured slower there (`abi_runtime/src/gemm.c`).
-onnxruntime-web runs its WASM backend in Node with
+because Cranelift's fused multiply-add measured slower there (`abi_runtime/src/gemm.c`):
+x86-64 `vfmadd213ps` overwrites a multiplicand, so every accumulator moves to a new register
+and back each step, and on AMD Zen cores, which run multiplies and adds on separate pipes,
+SIMD128's multiply then add already issues at the fused rate (the GEMMs reach 51-59 GFLOP/s
+either way). onnxruntime-web runs its WASM backend in Node with
 `numThreads = 1`, SIMD on.
 
 ## Machine
