@@ -5,7 +5,9 @@ The runtime's micro-kernel (abi_runtime/src/gemm.c) reads its operands as panels
     packed A (Conv weights, per group):  ceil(m / GEMM_MR) panels of (k, GEMM_MR)
     packed B (Gemm / MatMul weights):    ceil(n / GEMM_NR) panels of (k, GEMM_NR)
 
-rows or columns past the end zero. Packing at export time means the runtime reads the
+rows or columns past the end zero. Packed A is stored k block by k block (blocks of
+k_step(k) columns): each block holds every panel's slice, so that the runtime streams a
+block of weights from memory in one sequential run. Packing at export time means the runtime reads the
 weights in place, with no copy and no packing per call. A packed node gets its weight input
 replaced by a 1-D float32 constant of that layout and the attribute ``wx_weight_shape``
 (the weight's ONNX shape); the original initializer is dropped when nothing else reads it.
@@ -21,21 +23,30 @@ from onnx import helper, numpy_helper
 
 from .graph_walk import drop_unused_initializers
 
-__all__ = ["GEMM_MR", "GEMM_NR", "pack_a", "pack_b", "pack_weights"]
+__all__ = ["GEMM_KC", "GEMM_MR", "GEMM_NR", "k_step", "pack_a", "pack_b", "pack_weights"]
 
 logger = logging.getLogger(__name__)
 
 GEMM_MR = 2  # NOTE: must equal GEMM_MR in abi_runtime/src/gemm.h (a test checks)
 GEMM_NR = 16  # NOTE: must equal GEMM_NR in abi_runtime/src/gemm.h
+GEMM_KC = 512  # NOTE: must equal GEMM_KC in abi_runtime/src/gemm.h
+
+
+def k_step(k: int) -> int:
+    """Columns of k per block: equal blocks of at most GEMM_KC (gemm_k_step in gemm.h)."""
+    blocks = -(-k // GEMM_KC)
+    return -(-k // blocks) if blocks > 1 else GEMM_KC
 
 
 def pack_a(a: np.ndarray) -> np.ndarray:
-    """Panels of (k, GEMM_MR) of an (m, k) matrix, flattened."""
+    """Panels of (k, GEMM_MR) of an (m, k) matrix, block of k after block, flattened."""
     m, k = a.shape
     mp = -(-m // GEMM_MR) * GEMM_MR
     padded = np.zeros((mp, k), np.float32)
     padded[:m] = a
-    return np.ascontiguousarray(padded.reshape(mp // GEMM_MR, GEMM_MR, k).transpose(0, 2, 1))
+    panels = padded.reshape(mp // GEMM_MR, GEMM_MR, k).transpose(0, 2, 1)  # (panel, k, MR)
+    step = k_step(k)
+    return np.concatenate([panels[:, p0 : p0 + step].ravel() for p0 in range(0, max(k, 1), step)])
 
 
 def pack_b(b: np.ndarray) -> np.ndarray:

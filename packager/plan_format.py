@@ -1,4 +1,4 @@
-"""The plan: the binary form of a model that the runtime executes (format version 2).
+"""The plan: the binary form of a model that the runtime executes (format version 3).
 
 The layout is documented in docs/plan-format.md; the C reader is abi_runtime/src/load.c.
 All integers are little-endian; records are 4-byte aligned; constant data is 64-byte
@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 PLAN_MAGIC = b"WXPLAN\0\0"
-PLAN_VERSION = 2
+PLAN_VERSION = 3
 HEADER_SIZE = 56
 DATA_ALIGN = 64
 RANK_UNKNOWN = 255

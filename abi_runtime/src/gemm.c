@@ -21,7 +21,6 @@
 #include "gemm.h"
 #include "simd.h"
 
-#define GEMM_KC 512                   /* most rows of k per block */
 #define GEMM_B_BLOCK_FLOATS (128 * 1024) /* nc * kc: the B block in L2 */
 
 _Static_assert(GEMM_MR == 2, "the SIMD micro-kernel broadcasts 2 lanes of A");
@@ -46,11 +45,14 @@ int64_t gemm_packed_b_size(int64_t k, int64_t n)
 void gemm_pack_a(int64_t m, int64_t k, const float *a, int64_t rs, int64_t cs,
                  float *dst)
 {
-    for (int64_t i0 = 0; i0 < m; i0 += GEMM_MR) {
-        /* panel: (k, GEMM_MR), rows past m zero */
-        for (int64_t p = 0; p < k; p++)
-            for (int64_t r = 0; r < GEMM_MR; r++)
-                *dst++ = i0 + r < m ? a[(i0 + r) * rs + p * cs] : 0.0f;
+    int64_t step = gemm_k_step(k);
+    for (int64_t p0 = 0; p0 < k; p0 += step) {
+        int64_t kc = k - p0 < step ? k - p0 : step;
+        for (int64_t i0 = 0; i0 < m; i0 += GEMM_MR)
+            /* the panel's (kc, GEMM_MR) slice, rows past m zero */
+            for (int64_t p = p0; p < p0 + kc; p++)
+                for (int64_t r = 0; r < GEMM_MR; r++)
+                    *dst++ = i0 + r < m ? a[(i0 + r) * rs + p * cs] : 0.0f;
     }
 }
 
@@ -267,7 +269,7 @@ static const float *a_panel(const GemmA *A, int64_t m, int64_t k, int64_t i0,
 {
     v128_t *dst = a_splat;
     if (A->packed) {
-        const float *a = A->packed + (i0 / GEMM_MR) * k * GEMM_MR + p0 * GEMM_MR;
+        const float *a = A->packed + gemm_a_index(m, k, i0, p0);
         for (int64_t p = 0; p < kc; p++, a += GEMM_MR, dst += GEMM_MR) {
             v128_t a2 = wasm_v128_load64_zero(a);
             dst[0] = lane_splat(a2, 0);
@@ -299,7 +301,7 @@ static const float *a_panel(const GemmA *A, int64_t m, int64_t k, int64_t i0,
                             int64_t p0, int64_t kc)
 {
     if (A->packed)
-        return A->packed + (i0 / GEMM_MR) * k * GEMM_MR + p0 * GEMM_MR;
+        return A->packed + gemm_a_index(m, k, i0, p0);
     int64_t rows = m - i0 < GEMM_MR ? m - i0 : GEMM_MR;
     gemm_pack_a(rows, kc, A->a + i0 * A->rs + p0 * A->cs, A->rs, A->cs, a_pack);
     return a_pack;
@@ -313,8 +315,7 @@ static void gemm_block(int64_t m, int64_t nj, int64_t k, const GemmA *a,
                        const Epilogue *ep, const float *bias_col)
 {
     /* equal k blocks of at most GEMM_KC: no short last block */
-    int64_t blocks = (k + GEMM_KC - 1) / GEMM_KC;
-    int64_t step = blocks > 1 ? (k + blocks - 1) / blocks : GEMM_KC;
+    int64_t step = gemm_k_step(k);
     for (int64_t p0 = 0; p0 < k || p0 == 0; p0 += step) {
         int64_t kc = k - p0 < step ? k - p0 : step;
         /* one A panel (kc, GEMM_MR), broadcast, stays in L1 while the

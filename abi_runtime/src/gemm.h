@@ -3,7 +3,11 @@
  *
  * The product C = A B (+ bias, then a clamp) runs on A and B laid out in
  * panels that the micro-kernel reads sequentially:
- *   packed A: ceil(m / GEMM_MR) panels of (k, GEMM_MR), zero-padded rows
+ *   packed A: ceil(m / GEMM_MR) panels of (k, GEMM_MR), zero-padded rows,
+ *             stored k block by k block (gemm_a_index): the panels' slices
+ *             of one block lie end to end, so that a block streams from
+ *             memory in one sequential run (weights too large for the cache
+ *             arrive faster)
  *   packed B: ceil(n / GEMM_NR) panels of (k, GEMM_NR), zero-padded columns
  * Constant operands (convolution and Gemm/MatMul weights) come packed in
  * this layout from the packager (docs/plan-format.md, "packed weights"),
@@ -21,6 +25,27 @@
 
 #define GEMM_MR 2 /* rows of C per micro-kernel call */
 #define GEMM_NR 16 /* columns of C per micro-kernel call */
+#define GEMM_KC 512 /* most columns of k per block */
+
+/* Columns of k per block: k cut into equal blocks of at most GEMM_KC (the
+   last one shorter by the rounding), so that no block is a short tail. */
+static inline int64_t gemm_k_step(int64_t k)
+{
+    int64_t blocks = (k + GEMM_KC - 1) / GEMM_KC;
+    return blocks > 1 ? (k + blocks - 1) / blocks : GEMM_KC;
+}
+
+/* Index of element (i, p) of an (m, k) A in packed panels: blocks of
+   columns [p0, p0 + kc) in turn, each holding every panel's (kc, GEMM_MR)
+   slice. With k <= GEMM_KC (one block) this is panel after panel. */
+static inline int64_t gemm_a_index(int64_t m, int64_t k, int64_t i, int64_t p)
+{
+    int64_t step = gemm_k_step(k), p0 = p - p % step;
+    int64_t kc = k - p0 < step ? k - p0 : step;
+    int64_t panels = (m + GEMM_MR - 1) / GEMM_MR;
+    return p0 * panels * GEMM_MR + (i / GEMM_MR) * kc * GEMM_MR + (p - p0) * GEMM_MR +
+           i % GEMM_MR;
+}
 
 /* Where A comes from: packed panels, or a strided matrix read in place. */
 typedef struct {

@@ -15,7 +15,7 @@
 #include "tensor.h"
 
 #define PLAN_MAGIC "WXPLAN\0\0"
-#define PLAN_VERSION 2
+#define PLAN_VERSION 3
 #define PLAN_HEADER_SIZE 56
 #define PLAN_DATA_ALIGN 64
 #define RANK_UNKNOWN 255

@@ -236,9 +236,8 @@ static void conv_taps(const void *ctx, int64_t oc, float *taps)
         return;
     }
     int64_t g = oc / cw->mg, j = oc % cw->mg;
-    const float *panel = cw->w + g * cw->wsize + (j / GEMM_MR) * cw->k * GEMM_MR;
     for (int64_t t = 0; t < cw->k; t++)
-        taps[t] = panel[t * GEMM_MR + j % GEMM_MR];
+        taps[t] = cw->w[g * cw->wsize + gemm_a_index(cw->mg, cw->k, j, t)];
 }
 
 /* Y (n, m, oh, ow) = X (n, c, ih, iw) * W (m, c/group, kh, kw) + B (m). */

@@ -40,8 +40,7 @@ static void transform_weights(const float *w, int packed, int64_t m, int64_t c,
             float g[9], t[4][3];
             for (int q = 0; q < 9; q++) {
                 int64_t kq = ci * 9 + q;
-                g[q] = packed ? w[(mi / GEMM_MR) * k * GEMM_MR + kq * GEMM_MR + mi % GEMM_MR]
-                              : w[mi * k + kq];
+                g[q] = packed ? w[gemm_a_index(m, k, mi, kq)] : w[mi * k + kq];
             }
             for (int j = 0; j < 3; j++) { /* G g */
                 t[0][j] = g[j];
@@ -49,8 +48,8 @@ static void transform_weights(const float *w, int packed, int64_t m, int64_t c,
                 t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
                 t[3][j] = g[6 + j];
             }
-            /* element (mi, ci) of packed A: panel mi / MR, row ci, lane mi % MR */
-            float *dst = u + (mi / GEMM_MR) * c * GEMM_MR + ci * GEMM_MR + mi % GEMM_MR;
+            /* element (mi, ci) of each packed (m, c) A */
+            float *dst = u + gemm_a_index(m, c, mi, ci);
             for (int i = 0; i < 4; i++) { /* (G g) G^T */
                 dst[(i * 4 + 0) * a_size] = t[i][0];
                 dst[(i * 4 + 1) * a_size] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);

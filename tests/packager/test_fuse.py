@@ -13,7 +13,7 @@ from onnx import helper
 from wasmexport.abi_runtime import load
 from wasmexport.packager import package
 from wasmexport.packager.fuse import fuse
-from wasmexport.packager.pack import GEMM_MR, GEMM_NR, pack_a, pack_b, pack_weights
+from wasmexport.packager.pack import GEMM_KC, GEMM_MR, GEMM_NR, k_step, pack_a, pack_b, pack_weights
 
 R = np.random.default_rng(11)
 GEMM_H = Path(__file__).resolve().parents[2] / "abi_runtime" / "src" / "gemm.h"
@@ -122,6 +122,12 @@ def test_pack_layout_matches_runtime_constants():
     text = GEMM_H.read_text()
     assert int(re.search(r"#define GEMM_MR (\d+)", text).group(1)) == GEMM_MR
     assert int(re.search(r"#define GEMM_NR (\d+)", text).group(1)) == GEMM_NR
+    assert int(re.search(r"#define GEMM_KC (\d+)", text).group(1)) == GEMM_KC
+    # k = 600: two blocks of 300 columns; element (3, 450) is in the second block, the
+    # second panel's slice of it (after both panels' slices of the first), row 150, lane 1
+    a = randn(4, 600)
+    assert k_step(600) == 300
+    assert pack_a(a)[300 * 4 + 1 * 300 * GEMM_MR + 150 * GEMM_MR + 1] == a[3, 450]
     a = randn(GEMM_MR + 1, 5)
     pa = pack_a(a).reshape(2, 5, GEMM_MR)
     assert pa[0, 3, 1] == a[1, 3] and pa[1, 4, 0] == a[GEMM_MR, 4] and pa[1, 0, 1] == 0

@@ -26,6 +26,10 @@ SHAPES = [
     (8, 8, 18, 18, [0, 1, 2, 1], True, "Relu", 1),
     (16, 16, 30, 41, [1, 1, 1, 1], True, "Clip", 1),
     (32, 24, 33, 66, [2, 0, 0, 2], True, None, 1),
+    # packed weights of several k blocks (k = 64 * 9 and 520 * 9 > 512); the second also
+    # transforms them into (m, c) matrices of several blocks (c = 520)
+    (64, 13, 16, 18, [1, 1, 1, 1], True, "Relu", 1),
+    (520, 8, 16, 16, [1, 1, 1, 1], False, None, 1),
     (4, 8, 32, 32, [1, 1, 1, 1], True, None, 1),  # 4 input channels: im2col
     (8, 8, 9, 9, [1, 1, 1, 1], True, None, 1),  # 25 tiles: im2col
 ]
