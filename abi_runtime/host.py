@@ -40,6 +40,7 @@ from ..packager.signature import (
     METADATA_SECTION,
     Metadata,
     TensorSpec,
+    cast_same_kind,
     is_map_type,
     numpy_dtype,
 )
@@ -231,12 +232,10 @@ class WasmModel:
             if a.dtype.kind not in "OUS":
                 raise TypeError(f"input {spec.name!r}: expected strings, got {a.dtype}")
             return a.astype(object)
-        a = np.asarray(value)
-        want = numpy_dtype(spec.dtype)
-        if a.dtype != want:
-            if not np.can_cast(a.dtype, want, casting="same_kind"):
-                raise TypeError(f"input {spec.name!r}: expected {spec.dtype}, got {a.dtype}")
-            a = a.astype(want)
+        given = np.asarray(value)
+        a = cast_same_kind(given, spec.dtype)
+        if a is None:
+            raise TypeError(f"input {spec.name!r}: expected {spec.dtype}, got {given.dtype}")
         # C order, little-endian (np.ascontiguousarray would turn a scalar into 1-D)
         return np.asarray(a, dtype=a.dtype.newbyteorder("<"), order="C")
 

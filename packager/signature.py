@@ -12,6 +12,7 @@ __all__ = [
     "METADATA_SECTION",
     "Metadata",
     "TensorSpec",
+    "cast_same_kind",
     "dtype_name",
     "is_map_type",
     "numpy_dtype",
@@ -61,6 +62,18 @@ def numpy_dtype(name: str) -> np.dtype:
 
         return np.dtype(ml_dtypes.bfloat16)
     return np.dtype(name)
+
+
+def cast_same_kind(array: np.ndarray, name: str) -> np.ndarray | None:
+    """`array` as signature dtype `name` where numpy's same_kind rule allows the cast
+    (float64 -> float32, int32 -> int64, bool or int -> float); None where it does not
+    (float -> int, int -> bool): the one casting rule of run(), verify and the CLI."""
+    want = numpy_dtype(name)
+    if array.dtype == want:
+        return array
+    if not np.can_cast(array.dtype, want, casting="same_kind"):
+        return None
+    return array.astype(want)
 
 
 @dataclass(frozen=True)

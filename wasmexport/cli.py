@@ -50,7 +50,7 @@ from .errors import (
 )
 from .exporters.onnx import finalize_onnx_model
 from .packager.package import package
-from .packager.signature import TensorSpec
+from .packager.signature import TensorSpec, cast_same_kind
 from .progress import stage, track
 from .report import print_report
 from .verifier import DEFAULT_ATOL, DEFAULT_RTOL, VerifyReport
@@ -367,16 +367,15 @@ def _bind_npz(path: Path, found: dict, names: list[str], option: str) -> list[np
 def _cast(array: np.ndarray, spec, path: Path, option: str) -> np.ndarray:
     if spec is None or spec.dtype == "string":
         return array
-    want = np.dtype(spec.dtype)
-    if array.dtype == want:
-        return array
-    if not np.can_cast(array.dtype, want, casting="same_kind"):
+    cast = cast_same_kind(array, spec.dtype)
+    if cast is None:
         raise click.BadParameter(
-            f"{path}: input {spec.name!r} is {array.dtype}, the model takes {want}",
+            f"{path}: input {spec.name!r} is {array.dtype}, the model takes {spec.dtype}",
             param_hint=option,
         )
-    logger.info("input %r: cast %s to %s", spec.name, array.dtype, want)
-    return array.astype(want)
+    if cast is not array:
+        logger.info("input %r: cast %s to %s", spec.name, array.dtype, cast.dtype)
+    return cast
 
 
 # ------------------------------------------------------------------------- modules

@@ -19,7 +19,7 @@ import numpy as np
 import onnx
 
 from .errors import ConvertError, VerifyError
-from .packager.signature import numpy_dtype
+from .packager.signature import cast_same_kind
 
 __all__ = ["Comparison", "VerifyReport", "compare_outputs", "onnx_reference", "verify"]
 
@@ -357,14 +357,13 @@ def check_sample(specs, arrays) -> list:
             )
         if isinstance(a, np.ndarray) and spec.dtype != "string" and "(" not in spec.dtype:
             # tensors only: sequences, maps and optionals are checked by the module
-            want = numpy_dtype(spec.dtype)
-            if a.dtype != want:
-                if not np.can_cast(a.dtype, want, casting="same_kind"):
-                    raise ConvertError(
-                        f"sample input {spec.name!r} is {a.dtype}; the module takes "
-                        f"{spec.dtype}. Give a sample of that dtype (x.astype(np.{want}))."
-                    )
-                a = a.astype(want)
+            cast = cast_same_kind(a, spec.dtype)
+            if cast is None:
+                raise ConvertError(
+                    f"sample input {spec.name!r} is {a.dtype}; the module takes "
+                    f"{spec.dtype}. Give a sample of that dtype (x.astype(np.{spec.dtype}))."
+                )
+            a = cast
         fitted.append(a)
     return fitted
 
