@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base64.h"
+#include "decimal.h"
 #include "numeric.h"
 #include "pb.h"
 #include "response.h"
@@ -17,11 +18,6 @@ static int format_nonfinite(double v, char *buf)
     strcpy(buf, s);
     return (int)strlen(s);
 }
-
-/* Powers of ten exact in a double: 1e0 .. 1e22. */
-static const double POW10[23] = {
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
 /* Write the decimal m * 10^(e - (p - 1)) (m has p digits, no trailing
    zeros required) as %g would: fixed for -4 <= e < p, else d.ddde+XX. */
@@ -88,16 +84,16 @@ static int format_f32_fast(float v, char *buf)
         int s = p - 1 - e;
         if (s > 22 || s < -22)
             return -1;
-        double scaled = s >= 0 ? a * POW10[s] : a / POW10[-s];
+        double scaled = s >= 0 ? a * EXACT_POW10[s] : a / EXACT_POW10[-s];
         double m = nearbyint(scaled);
-        if (m >= POW10[p]) {  /* log10 rounded down too far, or 9.99..->10 */
+        if (m >= EXACT_POW10[p]) {  /* log10 rounded down too far, or 9.99..->10 */
             e++;
             p--;
             continue;
         }
-        if (m < POW10[p - 1])  /* log10 rounded up too far */
+        if (m < EXACT_POW10[p - 1])  /* log10 rounded up too far */
             return -1;
-        double back = s >= 0 ? m / POW10[s] : m * POW10[-s];
+        double back = s >= 0 ? m / EXACT_POW10[s] : m * EXACT_POW10[-s];
         /* exact when an integer below 2^53: a tie then rounds to even */
         int exact = s <= 0 && back < 0x1p53;
         uint32_t bits;
