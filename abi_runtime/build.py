@@ -96,7 +96,9 @@ STACK_BYTES = 1 << 20
 # runtime stays small as ops are added: a new op file is compiled for size unless listed.
 OPT_SPEED = "-O3"
 OPT_SIZE = "-Oz"
-SPEED_SOURCES = frozenset({"depthwise.c", "gemm.c", "ops_conv.c", "ops_elementwise.c", "winograd.c"})
+SPEED_SOURCES = frozenset(
+    {"depthwise.c", "gemm.c", "ops_conv.c", "ops_elementwise.c", "winograd.c"}
+)
 COMPILE_FLAGS = [
     "-target", "wasm32-wasi",
     "-std=c11",

@@ -471,7 +471,8 @@ either way). onnxruntime-web runs its WASM backend in Node with
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", help="comma-separated (default: all of benchmarks/models.py)")
+    parser.add_argument("--models",
+                        help="comma-separated (default: all of benchmarks/models.py)")
     parser.add_argument("--engines", default=",".join(ENGINES))
     parser.add_argument("--quick", action="store_true", help="fewer rounds")
     parser.add_argument("--no-doc", action="store_true", help="do not write the doc")

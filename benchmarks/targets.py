@@ -31,7 +31,8 @@ class Row:
 
 def _ratio_rows(infos: dict, results: dict) -> list[Row]:
     rows = []
-    for engine, title, bound in (("ours", "plain SIMD128 inference x ort-web", PLAIN_MAX_RATIO),
+    for engine, title, bound in (("ours", "plain SIMD128 inference x ort-web",
+                                  PLAIN_MAX_RATIO),
                                  ("ours_relaxed", "relaxed SIMD inference x ort-web",
                                   RELAXED_MAX_RATIO)):  # fmt: skip
         for name in infos:
@@ -63,7 +64,8 @@ def _other_rows(infos: dict, results: dict, runtime_sizes: dict[str, int]) -> li
         used_by = [n for n, i in infos.items() if i.get("runtime") == kind]
         rows.append(Row(f"runtime .wasm without the plan ({kind})",
                         ", ".join(used_by) or "(no model here)", f"{size / 1024:.0f} KB",
-                        f"< {RUNTIME_MAX_BYTES // 1024} KB", size < RUNTIME_MAX_BYTES))  # fmt: skip
+                        f"< {RUNTIME_MAX_BYTES // 1024} KB",
+                        size < RUNTIME_MAX_BYTES))  # fmt: skip
     if "package_s" in infos.get(PACKAGING_MODEL, {}):
         s = infos[PACKAGING_MODEL]["package_s"]
         rows.append(Row("packaging CPU time", PACKAGING_MODEL, f"{s:.2f} s",
@@ -76,7 +78,8 @@ def _other_rows(infos: dict, results: dict, runtime_sizes: dict[str, int]) -> li
                 ratio = min(r[key]) / infer
                 rows.append(Row(f"{key} pred() / inference", IO_MODEL, f"{ratio:.2f}x",
                                 f"< {bound:.1f}x" if key == "json" else f"<= {bound:.1f}x",
-                                ratio < bound if key == "json" else ratio <= bound))  # fmt: skip
+                                ratio < bound if key == "json"
+                                else ratio <= bound))  # fmt: skip
     return rows
 
 

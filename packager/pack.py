@@ -7,10 +7,11 @@ The runtime's micro-kernel (abi_runtime/src/gemm.c) reads its operands as panels
 
 rows or columns past the end zero. Packed A is stored k block by k block (blocks of
 k_step(k) columns): each block holds every panel's slice, so that the runtime streams a
-block of weights from memory in one sequential run. Packing at export time means the runtime reads the
-weights in place, with no copy and no packing per call. A packed node gets its weight input
-replaced by a 1-D float32 constant of that layout and the attribute ``wx_weight_shape``
-(the weight's ONNX shape); the original initializer is dropped when nothing else reads it.
+block of weights from memory in one sequential run. Packing at export time means the
+runtime reads the weights in place, with no copy and no packing per call. A packed node
+gets its weight input replaced by a 1-D float32 constant of that layout and the attribute
+``wx_weight_shape`` (the weight's ONNX shape); the original initializer is dropped when
+nothing else reads it.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def pack_a(a: np.ndarray) -> np.ndarray:
     padded[:m] = a
     panels = padded.reshape(mp // GEMM_MR, GEMM_MR, k).transpose(0, 2, 1)  # (panel, k, MR)
     step = k_step(k)
-    return np.concatenate([panels[:, p0 : p0 + step].ravel() for p0 in range(0, max(k, 1), step)])
+    blocks = [panels[:, p0 : p0 + step].ravel() for p0 in range(0, max(k, 1), step)]
+    return np.concatenate(blocks)
 
 
 def pack_b(b: np.ndarray) -> np.ndarray:

@@ -24,7 +24,8 @@ typedef void (*DwTaps)(const void *ctx, int64_t oc, float *taps);
 /*
  * y (c * mg, oh, ow) = depthwise convolution of x (c, ih, iw): output
  * channel oc reads input channel oc / mg, adds bias[oc] (bias may be
- * NULL) and is clamped to [lo, hi]. Returns ST_OOM when its scratch plane cannot be allocated.
+ * NULL) and is clamped to [lo, hi]. Returns ST_OOM when its scratch plane
+ * cannot be allocated.
  */
 Status depthwise_conv(const DwGeometry *g, int64_t c, int64_t mg, const float *x,
                       DwTaps taps, const void *taps_ctx, const float *bias,

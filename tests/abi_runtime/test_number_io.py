@@ -89,7 +89,7 @@ def _decimal_texts() -> list[str]:
     rounding to float would round twice."""
     texts = [repr(float(v)) for v in R.standard_normal(500).astype(np.float32)]
     texts += [f"{m}e{e}" for m, e in zip(R.integers(10**15, 10**19, 500, dtype=np.uint64),
-                                         R.integers(-40, 18, 500))]  # fmt: skip
+                                         R.integers(-40, 18, 500), strict=True)]  # fmt: skip
     lows = (R.standard_normal(300) * 10.0 ** R.integers(-20, 20, 300)).astype(np.float32)
     for low in lows:
         high = np.nextafter(low, np.float32(np.inf))

@@ -13,7 +13,15 @@ from onnx import helper
 from wasmexport.abi_runtime import load
 from wasmexport.packager import package
 from wasmexport.packager.fuse import fuse
-from wasmexport.packager.pack import GEMM_KC, GEMM_MR, GEMM_NR, k_step, pack_a, pack_b, pack_weights
+from wasmexport.packager.pack import (
+    GEMM_KC,
+    GEMM_MR,
+    GEMM_NR,
+    k_step,
+    pack_a,
+    pack_b,
+    pack_weights,
+)
 
 R = np.random.default_rng(11)
 GEMM_H = Path(__file__).resolve().parents[2] / "abi_runtime" / "src" / "gemm.h"

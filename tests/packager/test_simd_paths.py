@@ -67,9 +67,11 @@ CASES = {
                                {"s": randn(70), "b": randn(70)}, ("x", "s", "b"), axis=-1),
     "layernorm_no_bias_2d": one_node("LayerNormalization", randn(5, 3, 9),
                                      {"s": randn(3, 9)}, ("x", "s"), axis=1, epsilon=1e-3),
-    "clip_inputs": one_node("Clip", clip_input(), {"lo": np.float32(-0.5), "hi": np.float32(0.7)},
+    "clip_inputs": one_node("Clip", clip_input(),
+                            {"lo": np.float32(-0.5), "hi": np.float32(0.7)},
                             ("x", "lo", "hi")),
-    "clip_upper_only": one_node("Clip", clip_input(), {"hi": np.float32(1.5)}, ("x", "", "hi")),
+    "clip_upper_only": one_node("Clip", clip_input(), {"hi": np.float32(1.5)},
+                                ("x", "", "hi")),
     "clip_opset6": one_node("Clip", clip_input(), opset=6, min=-1.0, max=0.25),
 }  # fmt: skip
 
