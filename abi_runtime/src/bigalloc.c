@@ -34,8 +34,6 @@
 #undef free
 size_t malloc_usable_size(void *p);
 
-#define PAGE 65536u
-#define MAX_PAGES 65536u          /* 4 GiB of linear memory */
 #define BIG_HEADER 16u            /* keeps the 16-byte alignment of malloc */
 #define MAX_RUNS 256              /* free runs kept; more are dropped */
 

@@ -17,9 +17,7 @@
  */
 #include "depthwise.h"
 
-#include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "simd.h"
 

@@ -19,8 +19,6 @@
  */
 #include "smallalloc.h"
 
-#define PAGE 65536u
-#define MAX_PAGES 65536u
 #define HEADER 16u
 #define CLASSES 12                 /* 16 << 11 == SMALL_MAX */
 #define TAG_LIVE 0x574b4c42u

@@ -10,6 +10,10 @@
 
 #define SMALL_MAX 32768u
 
+/* wasm pages, for both allocators (bigalloc.c, smallalloc.c) */
+#define PAGE 65536u
+#define MAX_PAGES 65536u /* 4 GiB of linear memory */
+
 /* A block of n <= SMALL_MAX bytes, 16-byte aligned; NULL when memory is full. */
 void *small_alloc(size_t n);
 
