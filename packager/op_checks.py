@@ -102,4 +102,5 @@ def check_node(node: onnx.NodeProto, opset: int, input_dtype: int) -> None:
     if dtypes and input_dtype and input_dtype not in dtypes:
         names = ", ".join(onnx.TensorProto.DataType.Name(d) for d in dtypes)
         got = onnx.TensorProto.DataType.Name(input_dtype)
-        raise _fail(node, opset, f"input dtype {got} is not supported (supported: {names})")
+        raise _fail(node, opset, f"input dtype {got} is not supported (supported: {names})",
+                    dtype=got)

@@ -9,13 +9,15 @@ from ..errors import UnsupportedOpError
 __all__ = ["node_attr", "refuse"]
 
 
-def refuse(node: onnx.NodeProto, opset: int, why: str) -> UnsupportedOpError:
-    """The error that refuses `node`: its name, op and opset, and why (a clause, no period)."""
+def refuse(node: onnx.NodeProto, opset: int, why: str, dtype: str = "") -> UnsupportedOpError:
+    """The error that refuses `node`: its name, op and opset, and why (a clause, no period);
+    `dtype` names the input dtype refused, when that is why."""
     return UnsupportedOpError(
         f"Cannot package node {node.name!r} ({node.op_type}, opset {opset}): {why}.",
         node=node.name,
         op_type=node.op_type,
         opset=opset,
+        dtype=dtype,
     )
 
 

@@ -22,9 +22,6 @@ __all__ = ["ExportResult", "diagnose_mismatch", "export_wasm", "load", "verify"]
 
 logger = logging.getLogger(__name__)
 
-# NOTE: how packager/op_checks.py words the refusal of a float64 input
-_REFUSED_DOUBLE = "input dtype DOUBLE is not supported"
-
 
 @dataclass
 class ExportResult:
@@ -128,7 +125,7 @@ def _package(exported, simd: str) -> PackagedModel:
     try:
         return package(exported.onnx_model, framework=exported.framework, simd=simd)
     except UnsupportedOpError as e:
-        if exported.framework != "torch" or _REFUSED_DOUBLE not in str(e):
+        if exported.framework != "torch" or e.dtype != "DOUBLE":
             raise
         raise UnsupportedOpError(
             f"{e} The torch model computes in float64: convert the model with model.float() "
@@ -136,6 +133,7 @@ def _package(exported, simd: str) -> PackagedModel:
             node=e.node,
             op_type=e.op_type,
             opset=e.opset,
+            dtype=e.dtype,
         ) from e
 
 

@@ -39,13 +39,19 @@ class AdapterNotFoundError(ConvertError):
 
 
 class UnsupportedOpError(ConvertError):
-    """A node uses an op, attribute or dtype that the runtime does not execute."""
+    """A node uses an op, attribute or dtype that the runtime does not execute.
 
-    def __init__(self, message: str, *, node: str = "", op_type: str = "", opset: int = 0):
+    `dtype` names the refused input dtype (ONNX's name, e.g. "DOUBLE") when that is the
+    reason, else it is empty.
+    """
+
+    def __init__(self, message: str, *, node: str = "", op_type: str = "", opset: int = 0,
+                 dtype: str = ""):  # fmt: skip
         super().__init__(message)
         self.node = node
         self.op_type = op_type
         self.opset = opset
+        self.dtype = dtype
 
 
 class PackageError(WasmExportError):

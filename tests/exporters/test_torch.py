@@ -341,7 +341,7 @@ def test_torch_double_model_refused_with_a_float_hint(tmp_path):
         "The torch model computes in float64: convert the model with model.float() and "
         "pass a float32 sample"
     )
-    assert (info.value.op_type, info.value.opset) == ("Conv", 17)
+    assert (info.value.op_type, info.value.opset, info.value.dtype) == ("Conv", 17, "DOUBLE")
     assert isinstance(info.value.__cause__, UnsupportedOpError)
 
 
